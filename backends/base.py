@@ -1,0 +1,253 @@
+"""What every backend shares: composites written on its primitives, seeded random draws, `rnn`.
+
+A backend subclasses `Backend` and supplies the primitives (tensor creation and variables,
+elementwise math, reductions, shape ops, `sigmoid/tanh/relu/elu/softplus/softmax`,
+`value_and_grad`). Everything here is written once and is therefore identical everywhere.
+"""
+import numpy as np
+
+from . import config, host_random
+
+
+class Backend:
+    name = "base"
+
+    # ---- configuration (global, shared by all backends)
+    floatx = staticmethod(config.floatx)
+    set_floatx = staticmethod(config.set_floatx)
+    epsilon = staticmethod(config.epsilon)
+    set_epsilon = staticmethod(config.set_epsilon)
+    learning_phase = staticmethod(config.learning_phase)
+    set_learning_phase = staticmethod(config.set_learning_phase)
+
+    def backend(self) -> str:
+        return self.name
+
+    def __repr__(self):
+        return f"<multirnn backend {self.name}>"
+
+    # ---- tensors
+    def get_value(self, x):
+        return self.to_numpy(x)
+
+    def batch_get_value(self, xs):
+        return [self.to_numpy(x) for x in xs]
+
+    def batch_set_value(self, pairs):
+        for var, value in pairs:
+            self.set_value(var, value)
+
+    def count_params(self, x) -> int:
+        return int(np.prod(self.int_shape(x)))
+
+    # ---- random: drawn on the host so every backend gets the same bits
+    def random_uniform(self, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+        return self.constant(host_random.uniform(shape, minval, maxval, seed), dtype)
+
+    def random_normal(self, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        return self.constant(host_random.normal(shape, mean, stddev, seed), dtype)
+
+    def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        return self.constant(host_random.truncated_normal(shape, mean, stddev, seed), dtype)
+
+    def random_binomial(self, shape, p=0.0, dtype=None, seed=None):
+        return self.constant(host_random.binomial(shape, p, seed), dtype)
+
+    def dropout_mask(self, shape, level, dtype=None, seed=None):
+        """Inverted-dropout mask: 1/(1-level) where kept, 0 where dropped."""
+        if not 0.0 <= level < 1.0:
+            raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
+        keep = host_random.binomial(shape, 1.0 - level, seed) / (1.0 - level)
+        return self.constant(keep, dtype)
+
+    def dropout(self, x, level, noise_shape=None, seed=None):
+        """Drop entries of `x` with probability `level`, scaling the rest by 1/(1-level)."""
+        shape = self.int_shape(x)
+        if noise_shape is not None:
+            if len(noise_shape) != len(shape):
+                raise ValueError(f"dropout: noise_shape {tuple(noise_shape)} must have rank {len(shape)} "
+                                 f"like the input of shape {shape}")
+            shape = tuple(s if n is None else n for n, s in zip(noise_shape, shape))
+        if level == 0:
+            return x
+        return x * self.dropout_mask(shape, level, self.dtype(x), seed)
+
+    # ---- composites
+    def linear(self, x):
+        return x
+
+    def hard_sigmoid(self, x):
+        """Keras 1/2 slope: clip(0.2 x + 0.5, 0, 1)."""
+        return self.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+    def softsign(self, x):
+        return x / (1.0 + self.abs(x))
+
+    def mean(self, x, axis=None, keepdims=False):
+        shape = self.int_shape(x)
+        axes = range(len(shape)) if axis is None else ([axis] if isinstance(axis, int) else axis)
+        count = int(np.prod([shape[a] for a in axes]))
+        return self.sum(x, axis, keepdims) / float(count)
+
+    def var(self, x, axis=None, keepdims=False):
+        centred = x - self.mean(x, axis, keepdims=True)
+        return self.mean(self.square(centred), axis, keepdims)
+
+    def std(self, x, axis=None, keepdims=False):
+        return self.sqrt(self.var(x, axis, keepdims))
+
+    def l2_normalize(self, x, axis=None):
+        square_sum = self.sum(self.square(x), axis, keepdims=True)
+        return x / self.sqrt(self.maximum(square_sum, 1e-12))
+
+    def switch(self, condition, then_expression, else_expression):
+        """`where` with a condition of lower rank broadcast from the left (Keras `switch`)."""
+        then_value = then_expression() if callable(then_expression) else then_expression
+        else_value = else_expression() if callable(else_expression) else else_expression
+        cond_ndim, value_ndim = self.ndim(condition), self.ndim(then_value)
+        for _ in range(value_ndim - cond_ndim):
+            condition = self.expand_dims(condition, -1)
+        return self.where(condition, then_value, else_value)
+
+    def in_train_phase(self, x, alt, training=None):
+        if training is None:
+            training = self.learning_phase()
+        chosen = x if training else alt
+        return chosen() if callable(chosen) else chosen
+
+    def in_test_phase(self, x, alt, training=None):
+        return self.in_train_phase(alt, x, training)
+
+    def repeat(self, x, n: int):
+        """(batch, dim) -> (batch, n, dim)."""
+        if self.ndim(x) != 2:
+            raise ValueError(f"repeat: expected a 2D tensor, got shape {self.int_shape(x)}")
+        return self.tile(self.expand_dims(x, 1), (1, n, 1))
+
+    def flatten(self, x):
+        return self.reshape(x, (-1,))
+
+    def batch_flatten(self, x):
+        return self.reshape(x, (self.int_shape(x)[0], -1))
+
+    def batch_dot(self, x, y, axes=None):
+        """Keras `batch_dot` for the common ranks: contract per sample over `axes`."""
+        x_ndim, y_ndim = self.ndim(x), self.ndim(y)
+        if axes is None:
+            axes = (x_ndim - 1, y_ndim - 2) if y_ndim > 2 else (x_ndim - 1, y_ndim - 1)
+        if isinstance(axes, int):
+            axes = (axes, axes)
+        ax, ay = [a % n for a, n in zip(axes, (x_ndim, y_ndim))]
+        if ax == 0 or ay == 0:
+            raise ValueError("batch_dot: cannot contract over the batch axis")
+        x = self._move_axis_last(x, ax) if x_ndim > 2 else x
+        y = self._move_axis_to(y, ay, 1) if y_ndim > 2 else y
+        if x_ndim == 2 and y_ndim == 2:
+            return self.sum(x * y, axis=1, keepdims=True)
+        if x_ndim == 2:
+            x = self.expand_dims(x, 1)
+        if y_ndim == 2:
+            y = self.expand_dims(y, 2)
+        out = self.matmul(x, y)
+        if x_ndim == 2:
+            out = self.squeeze(out, 1)
+        if y_ndim == 2:
+            out = self.squeeze(out, -1)
+        return out
+
+    def _move_axis_last(self, x, axis):
+        order = [a for a in range(self.ndim(x)) if a != axis] + [axis]
+        return self.permute_dimensions(x, order)
+
+    def _move_axis_to(self, x, axis, to):
+        order = [a for a in range(self.ndim(x)) if a != axis]
+        order.insert(to, axis)
+        return self.permute_dimensions(x, order)
+
+    def dot(self, x, y):
+        """Keras `dot`: contract the last axis of x with the second-to-last of y (the only one if 1D)."""
+        if self.ndim(y) <= 2:
+            return self.matmul(x, y)
+        y_ndim = self.ndim(y)
+        y_front = self._move_axis_to(y, y_ndim - 2, 0)
+        y_shape = self.int_shape(y_front)
+        x_shape = self.int_shape(x)
+        out = self.matmul(self.reshape(x, (-1, x_shape[-1])), self.reshape(y_front, (y_shape[0], -1)))
+        return self.reshape(out, tuple(x_shape[:-1]) + tuple(y_shape[1:]))
+
+    def categorical_crossentropy(self, target, output, from_logits=False, axis=-1):
+        if from_logits:
+            return -self.sum(target * self.log_softmax(output, axis), axis)
+        output = output / self.sum(output, axis, keepdims=True)
+        eps = self.epsilon()
+        output = self.clip(output, eps, 1.0 - eps)
+        return -self.sum(target * self.log(output), axis)
+
+    def sparse_categorical_crossentropy(self, target, output, from_logits=False, axis=-1):
+        classes = self.int_shape(output)[axis]
+        target = self.one_hot(self.cast(self.reshape(target, self.int_shape(output)[:-1]), "int64"), classes)
+        return self.categorical_crossentropy(self.cast(target, self.dtype(output)), output, from_logits, axis)
+
+    def binary_crossentropy(self, target, output, from_logits=False):
+        if from_logits:
+            return self.relu(output) - output * target + self.log(1.0 + self.exp(-self.abs(output)))
+        eps = self.epsilon()
+        output = self.clip(output, eps, 1.0 - eps)
+        return -(target * self.log(output + eps) + (1.0 - target) * self.log(1.0 - output + eps))
+
+    def log_softmax(self, x, axis=-1):
+        shifted = x - self.stop_gradient(self.max(x, axis, keepdims=True))
+        return shifted - self.log(self.sum(self.exp(shifted), axis, keepdims=True))
+
+    def gradients(self, fn, variables):
+        """Gradients of the scalar `fn()` with respect to `variables`."""
+        return self.value_and_grad(fn, variables)[1]
+
+    def function(self, fn):
+        """Keras `K.function`: call `fn` on a list of inputs, return a list of NumPy outputs."""
+        def call(inputs):
+            inputs = [self.constant(np.asarray(v)) if isinstance(v, np.ndarray) else v for v in inputs]
+            outputs = fn(*inputs)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return [self.to_numpy(o) for o in outputs]
+        return call
+
+    # ---- the time loop, written once
+    def rnn(self, step_function, inputs, initial_states, go_backwards=False, mask=None,
+            constants=None, unroll=False, input_length=None):
+        """Iterate `step_function(x_t, states + constants)` over axis 1 of `inputs`.
+
+        Returns `(last_output, outputs, new_states)`; `outputs` are in processing order.
+        Masked steps (mask (batch, time), True = keep) carry the previous states and output.
+        """
+        shape = self.int_shape(inputs)
+        if len(shape) < 3:
+            raise ValueError(f"rnn: inputs must be at least 3D (batch, time, ...), got shape {shape}")
+        steps = shape[1]
+        if input_length is not None and steps != input_length:
+            raise ValueError(f"rnn: input_length is {input_length} but the inputs have {steps} timesteps")
+        if steps == 0:
+            raise ValueError("rnn: the inputs have no timesteps")
+        if mask is not None:
+            mask_shape = self.int_shape(mask)
+            if tuple(mask_shape[:2]) != tuple(shape[:2]):
+                raise ValueError(f"rnn: mask of shape {tuple(mask_shape)} does not match inputs "
+                                 f"(batch, time) = {tuple(shape[:2])}")
+            mask = self.cast(mask, "bool")
+        constants = list(constants or [])
+        states = list(initial_states)
+        time_major = self.unstack(inputs, axis=1)
+        masks = self.unstack(mask, axis=1) if mask is not None else [None] * steps
+        order = range(steps - 1, -1, -1) if go_backwards else range(steps)
+        outputs, previous = [], None
+        for t in order:
+            output, new_states = step_function(time_major[t], states + constants)
+            new_states = list(new_states)
+            if masks[t] is not None:
+                if previous is None:
+                    previous = self.zeros_like(output)
+                output = self.switch(masks[t], output, previous)
+                new_states = [self.switch(masks[t], new, old) for new, old in zip(new_states, states)]
+            outputs.append(output)
+            states, previous = new_states, output
+        return outputs[-1], self.stack(outputs, axis=1), states

@@ -1,0 +1,69 @@
+"""Global settings shared by every backend: floatx, epsilon, the learning phase, the user file."""
+import contextvars
+import json
+import os
+
+_FLOAT_TYPES = ("float16", "float32", "float64")
+_settings = {"floatx": "float32", "epsilon": 1e-7}
+_learning_phase = contextvars.ContextVar("multirnn_learning_phase", default=0)
+
+
+def config_path() -> str:
+    """Where the user's `multirnn.json` lives: `$MULTIRNN_HOME` or `~/.multirnn`."""
+    home = os.environ.get("MULTIRNN_HOME") or os.path.join(os.path.expanduser("~"), ".multirnn")
+    return os.path.join(home, "multirnn.json")
+
+
+def read_user_config() -> dict:
+    """The user's config file as a dict ({} when absent); a broken file is a clear error."""
+    path = config_path()
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Cannot read multirnn config file {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"multirnn config file {path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def floatx() -> str:
+    return _settings["floatx"]
+
+
+def set_floatx(value: str) -> None:
+    if value not in _FLOAT_TYPES:
+        raise ValueError(f"set_floatx: expected one of {', '.join(_FLOAT_TYPES)}, got {value!r}")
+    _settings["floatx"] = value
+
+
+def epsilon() -> float:
+    return _settings["epsilon"]
+
+
+def set_epsilon(value: float) -> None:
+    _settings["epsilon"] = float(value)
+
+
+def learning_phase() -> int:
+    """1 while training, 0 otherwise (Keras semantics)."""
+    return _learning_phase.get()
+
+
+def set_learning_phase(value: int) -> None:
+    if value not in (0, 1, True, False):
+        raise ValueError(f"set_learning_phase: expected 0 or 1, got {value!r}")
+    _learning_phase.set(int(value))
+
+
+def _load_user_defaults() -> None:
+    data = read_user_config()
+    if "floatx" in data:
+        set_floatx(data["floatx"])
+    if "epsilon" in data:
+        set_epsilon(data["epsilon"])
+
+
+_load_user_defaults()

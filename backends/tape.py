@@ -1,0 +1,225 @@
+"""A small reverse-mode tape for the array backends (NumPy, CuPy).
+
+A primitive is a backend method wrapped by `primitive`; its vector-Jacobian products are
+registered right beside it with `defvjp`. When no gradient is being taken (no `trace()` is
+open) a primitive is a plain call on arrays: inference pays no tape cost. Inside `trace()`,
+an input that is a `Traced` makes the output a `Traced` that remembers how to send its
+gradient back. Any function with a forward and a VJP can be a primitive, a whole fused
+recurrent kernel included.
+"""
+import contextlib
+import contextvars
+import functools
+
+_depth = contextvars.ContextVar("multirnn_tape_depth", default=0)
+
+
+class Variable:
+    """A mutable array holder (K.variable); `traced` is set while a gradient is taken."""
+    __slots__ = ("value", "name", "traced", "backend")
+    __array_ufunc__ = None
+
+    def __init__(self, value, name=None, backend=None):
+        self.value, self.name, self.traced, self.backend = value, name, None, backend
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    shape = property(lambda self: tuple(self.value.shape))
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+
+    def __repr__(self):
+        return f"<multirnn {self.backend.name} variable {self.name or ''} shape={self.shape} dtype={self.dtype}>"
+
+
+class Traced:
+    """An array on the tape: its value and, for each input it came from, the VJP to it."""
+    __slots__ = ("value", "parents", "backend")
+    __array_ufunc__ = None
+
+    def __init__(self, value, parents, backend):
+        self.value, self.parents, self.backend = value, parents, backend
+
+    shape = property(lambda self: tuple(self.value.shape))
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+
+    def __repr__(self):
+        return f"<traced {self.value!r}>"
+
+
+def _operators(cls):
+    """Give Variable and Traced the arithmetic operators, each routed to a backend primitive."""
+    def binary(name, swap=False):
+        def op(self, other):
+            fn = getattr(self.backend, name)
+            return fn(other, self) if swap else fn(self, other)
+        return op
+    for dunder, name in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
+                         ("truediv", "divide"), ("pow", "pow"), ("matmul", "matmul")):
+        setattr(cls, f"__{dunder}__", binary(name))
+        setattr(cls, f"__r{dunder}__", binary(name, swap=True))
+    for dunder, name in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")):
+        setattr(cls, f"__{dunder}__", binary(name))
+    cls.__neg__ = lambda self: self.backend.negative(self)
+    cls.__abs__ = lambda self: self.backend.abs(self)
+    cls.__getitem__ = lambda self, index: self.backend.getitem(self, index)
+    cls.__len__ = lambda self: self.shape[0]
+    cls.T = property(lambda self: self.backend.transpose(self))
+    return cls
+
+
+_operators(Variable)
+_operators(Traced)
+
+
+def tracing() -> bool:
+    return _depth.get() > 0
+
+
+@contextlib.contextmanager
+def trace(variables):
+    """Put `variables` on the tape as leaves for the duration of the block."""
+    leaves = []
+    token = _depth.set(_depth.get() + 1)
+    try:
+        for var in variables:
+            if var.traced is not None:
+                raise ValueError("value_and_grad: a variable appears twice or gradients are nested")
+            var.traced = Traced(var.value, (), var.backend)
+            leaves.append(var.traced)
+        yield leaves
+    finally:
+        for var in variables:
+            var.traced = None
+        _depth.reset(token)
+
+
+def _plain(a):
+    return a.value if isinstance(a, (Variable, Traced)) else a
+
+
+def _on_tape(a):
+    """The tape node for an argument, or None when it carries no gradient."""
+    if isinstance(a, Traced):
+        return a
+    if isinstance(a, Variable):
+        return a.traced
+    return None
+
+
+def primitive(fn):
+    """Wrap a backend method `fn(self, *arrays, **options)` so it records itself on the tape.
+
+    A list or tuple argument (concatenate, stack) is looked into one level deep.
+    """
+    @functools.wraps(fn)
+    def wrapped(self, *args, **kwargs):
+        if _depth.get() == 0:
+            return fn(self, *[[_plain(e) for e in a] if isinstance(a, (list, tuple)) else _plain(a)
+                              for a in args], **kwargs)
+        nodes, values = [], []
+        for i, a in enumerate(args):
+            if isinstance(a, (list, tuple)):
+                values.append([_plain(e) for e in a])
+                nodes.extend(((i, j), _on_tape(e)) for j, e in enumerate(a) if _on_tape(e) is not None)
+            else:
+                values.append(_plain(a))
+                if _on_tape(a) is not None:
+                    nodes.append((i, _on_tape(a)))
+        ans = fn(self, *values, **kwargs)
+        if not nodes:
+            return ans
+        vjps = wrapped.vjps
+        parents = []
+        for where, node in nodes:
+            if isinstance(where, tuple):
+                i, j = where
+                rule = vjps[i]
+                parents.append((node, functools.partial(_list_vjp, rule, self, j, ans, values, kwargs)))
+            else:
+                if vjps.get(where) is None:
+                    raise NotImplementedError(f"{fn.__name__}: no gradient with respect to argument {where}")
+                parents.append((node, functools.partial(_vjp, vjps[where], self, ans, values, kwargs)))
+        return Traced(ans, tuple(parents), self)
+    wrapped.vjps = {}
+    return wrapped
+
+
+def _vjp(rule, backend, ans, values, kwargs, g):
+    return rule(backend, g, ans, *values, **kwargs)
+
+
+def _list_vjp(rule, backend, j, ans, values, kwargs, g):
+    return rule(backend, g, ans, j, *values, **kwargs)
+
+
+def defvjp(prim, *rules):
+    """Register the VJP of each argument: `rule(K, g, ans, *args, **kwargs) -> grad of that arg`.
+
+    `K` is the backend that ran the primitive (NumPy or CuPy). For a list argument the rule
+    also gets the element index: `rule(K, g, ans, j, *args, **kwargs)`.
+    `None` marks an argument that carries no gradient.
+    """
+    for i, rule in enumerate(rules):
+        prim.vjps[i] = rule
+
+
+class IndexedGrad:
+    """A gradient that is zero except at `index`: summed into one buffer, never made dense per use."""
+    __slots__ = ("shape", "dtype", "index", "value")
+
+    def __init__(self, shape, dtype, index, value):
+        self.shape, self.dtype, self.index, self.value = shape, dtype, index, value
+
+
+def backward(xp, output: Traced, seed):
+    """Gradients of `output` (weighted by `seed`) for every node on its tape: {id(node): grad}."""
+    order, seen, stack = [], set(), [(output, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((parent, False) for parent, _ in node.parents if id(parent) not in seen)
+    grads, owned = {id(output): seed}, set()
+    for node in reversed(order):
+        g = grads.get(id(node))
+        if g is None or not node.parents:
+            continue
+        if isinstance(g, IndexedGrad):
+            g = _dense(xp, g)
+        for parent, vjp in node.parents:
+            _accumulate(xp, grads, owned, id(parent), vjp(g))
+        if node is not output:
+            del grads[id(node)]
+    return {k: (_dense(xp, v) if isinstance(v, IndexedGrad) else v) for k, v in grads.items()}
+
+
+def _dense(xp, g: IndexedGrad):
+    out = xp.zeros(g.shape, g.dtype)
+    out[g.index] = g.value
+    return out
+
+
+def _accumulate(xp, grads, owned, key, g):
+    old = grads.get(key)
+    if old is None:
+        grads[key] = g
+        return
+    if isinstance(old, IndexedGrad):
+        old = _dense(xp, old)
+        owned.add(key)
+    elif key not in owned:
+        old = old.copy()
+        owned.add(key)
+    if isinstance(g, IndexedGrad):
+        old[g.index] += g.value
+    else:
+        old += g
+    grads[key] = old
