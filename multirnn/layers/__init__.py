@@ -1,0 +1,32 @@
+"""All layers, and (de)serialization of a layer by its class name."""
+from multirnn.layers.base import Layer
+from multirnn.layers.embeddings import Embedding
+from multirnn.layers.input import Input, InputLayer, SymbolicTensor
+from multirnn.layers.masking import Masking
+from multirnn.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN
+from multirnn.layers.wrappers import Bidirectional, TimeDistributed
+
+_REGISTRY = {}
+
+
+def register(cls):
+    """Make a layer class known to `deserialize` (custom layers may register themselves)."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+for _cls in (Layer, Embedding, InputLayer, Masking, GRU, LSTM, SimpleRNN, Bidirectional, TimeDistributed):
+    register(_cls)
+
+
+def serialize(layer) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict, custom_objects=None):
+    classes = dict(_REGISTRY, **(custom_objects or {}))
+    name = config.get("class_name")
+    if name not in classes:
+        raise ValueError(f"Unknown layer class {name!r}; known: {', '.join(sorted(classes))} "
+                         "(pass custom_objects= for your own layers)")
+    return classes[name].from_config(config["config"])

@@ -1,0 +1,264 @@
+"""The Layer base: deferred build, weights in Keras 2 order, regularizers, constraints, config.
+
+A layer remembers the backend it was created under and runs its calls under it.
+"""
+import collections
+import inspect
+import re
+
+import numpy as np
+
+from multirnn import backend as K
+from multirnn import backends, constraints, initializers, regularizers
+from multirnn.backends import host_random
+
+_name_counts = collections.Counter()
+
+# Keras 1 spellings accepted by every layer, mapped to their Keras 2 names.
+KERAS1_ALIASES = {
+    "output_dim": "units", "init": "kernel_initializer", "inner_init": "recurrent_initializer",
+    "inner_activation": "recurrent_activation", "W_regularizer": "kernel_regularizer",
+    "U_regularizer": "recurrent_regularizer", "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint", "U_constraint": "recurrent_constraint",
+    "b_constraint": "bias_constraint", "dropout_W": "dropout", "dropout_U": "recurrent_dropout",
+    "bias": "use_bias",
+}
+
+
+def snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix: str) -> str:
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def translate_keras1(cls_name: str, kwargs: dict, aliases=KERAS1_ALIASES) -> dict:
+    """Rename Keras 1 arguments; both spellings of one argument at once is a TypeError."""
+    out = dict(kwargs)
+    for old, new in aliases.items():
+        if old in out:
+            if new in out:
+                raise TypeError(f"{cls_name}: got both {old!r} (Keras 1) and {new!r} (Keras 2); give only one")
+            out[new] = out.pop(old)
+    return out
+
+
+def shape_of(x):
+    """The shape of a tensor, a symbolic tensor, or a list of them."""
+    if isinstance(x, (list, tuple)):
+        return [shape_of(t) for t in x]
+    if hasattr(x, "symbolic_shape"):
+        return x.symbolic_shape
+    return tuple(K.int_shape(x))
+
+
+class Layer:
+    """Base of every layer: `build(input_shape)` once, then `call(inputs, ...)`."""
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
+                 batch_input_shape=None, input_dim=None, input_length=None, batch_size=None,
+                 weights=None, activity_regularizer=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = dtype
+        self.backend_name = backends.current().name
+        self.built = False
+        self.supports_masking = False
+        self.stateful = getattr(self, "stateful", False)
+        self._trainable_weights, self._non_trainable_weights = [], []
+        self._weight_names = {}
+        self._regularized, self._constraints = [], {}
+        self._activity_losses = []
+        self.activity_regularizer = regularizers.get(activity_regularizer, f"{self.name}: activity_regularizer")
+        self._initial_weights = weights
+        self.inbound_nodes = []
+        if input_shape is None and (input_dim is not None or input_length is not None):
+            input_shape = (input_length, input_dim) if input_length is not None or self._wants_length() else (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        self.batch_input_shape = tuple(batch_input_shape) if batch_input_shape is not None else None
+        self._seed = None
+        self._seed_draws = 0
+
+    def _wants_length(self) -> bool:
+        return False
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # ---- weights
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, constraint=None,
+                   trainable=True, dtype=None):
+        """Create a weight from a host-drawn initial value, on this layer's backend."""
+        init = initializers.get(initializer, f"{type(self).__name__} {self.name!r}: {name} initializer")
+        value = np.asarray(init(tuple(shape), seed=self.next_seed()), dtype=np.float64)
+        var = K.variable(value, dtype=dtype or self.dtype, name=f"{self.name}/{name}")
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
+        self._weight_names[id(var)] = name
+        if regularizer is not None:
+            self._regularized.append((var, regularizer))
+        if constraint is not None:
+            self._constraints[id(var)] = (var, constraint)
+        return var
+
+    def next_seed(self):
+        """A seed for the next draw of this layer: derived from `seed=` if given, else global."""
+        if self._seed is None:
+            return None
+        self._seed_draws += 1
+        return int(np.random.SeedSequence([self._seed, self._seed_draws]).generate_state(1, np.uint64)[0] >> 1)
+
+    @property
+    def trainable_weights(self) -> list:
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def weights(self) -> list:
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def constraints(self) -> list:
+        """(variable, constraint) pairs for the optimizer to apply after each update."""
+        return list(self._constraints.values())
+
+    def weight_name(self, var) -> str:
+        return self._weight_names.get(id(var), "weight")
+
+    def get_weights(self) -> list:
+        with backends.use(self.backend_name):
+            return [np.array(K.to_numpy(w)) for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set weights from NumPy arrays in `get_weights` order; shapes are checked first."""
+        params = self.weights
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: set_weights expects {len(params)} arrays "
+                             f"({', '.join(self.weight_name(p) for p in params)}), got {len(weights)}")
+        with backends.use(self.backend_name):
+            arrays = [np.asarray(K.to_numpy(w) if K.is_tensor(w) else w) for w in weights]
+            for p, a in zip(params, arrays):
+                if tuple(K.int_shape(p)) != a.shape:
+                    raise ValueError(f"{type(self).__name__} {self.name!r}: weight {self.weight_name(p)!r} "
+                                     f"expects shape {tuple(K.int_shape(p))}, got {a.shape}")
+            for p, a in zip(params, arrays):
+                K.set_value(p, a)
+
+    def count_params(self) -> int:
+        return int(sum(np.prod(K.int_shape(w)) for w in self.weights))
+
+    @property
+    def losses(self) -> list:
+        """Regularization penalties of the weights now, plus those of the last call's activity."""
+        with backends.use(self.backend_name):
+            return [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
+
+    # ---- building and calling
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def _build_once(self, input_shape):
+        if self.built:
+            return
+        self.build(input_shape)
+        self.built = True
+        if self._initial_weights is not None:
+            weights, self._initial_weights = self._initial_weights, None
+            self.set_weights(weights)
+
+    def check_input_shape(self, input_shape) -> None:
+        """Raise a clear error if `input_shape` does not fit this (built) layer."""
+
+    def call(self, inputs, **kwargs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
+
+    def __call__(self, inputs, *args, **kwargs):
+        with backends.use(self.backend_name):
+            if _is_symbolic(inputs):
+                from multirnn.layers.input import call_symbolic
+                return call_symbolic(self, inputs, args, kwargs)
+            input_shape = shape_of(inputs)
+            self._build_once(input_shape)
+            self.check_input_shape(input_shape)
+            kwargs = {k: v for k, v in kwargs.items() if k in self._call_args() or self._call_takes_kwargs()}
+            outputs = self.call(inputs, *args, **kwargs)
+            if self.activity_regularizer is not None:
+                first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+                self._activity_losses = [self.activity_regularizer(first)]
+            return outputs
+
+    def _call_args(self):
+        return inspect.signature(self.call).parameters
+
+    def _call_takes_kwargs(self):
+        return any(p.kind is p.VAR_KEYWORD for p in self._call_args().values())
+
+    def reset_states(self, states=None) -> None:
+        pass
+
+    # ---- config
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = self.batch_input_shape
+        if self.dtype is not None:
+            config["dtype"] = self.dtype
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    @property
+    def input_shape(self):
+        if self.inbound_nodes:
+            shapes = [t.symbolic_shape for t in self.inbound_nodes[0].inputs]
+            return shapes[0] if len(shapes) == 1 else shapes
+        if self.batch_input_shape is not None:
+            return self.batch_input_shape
+        raise AttributeError(f"{type(self).__name__} {self.name!r} has no defined input shape yet")
+
+    @property
+    def output_shape(self):
+        return self.compute_output_shape(self.input_shape)
+
+
+def _is_symbolic(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(_is_symbolic(t) for t in x)
+    return hasattr(x, "symbolic_shape")
+
+
+def get_initializer(value, layer, arg):
+    return initializers.get(value, f"{type(layer).__name__} {layer.name!r}: {arg}")
+
+
+def get_regularizer(value, layer, arg):
+    return regularizers.get(value, f"{type(layer).__name__} {layer.name!r}: {arg}")
+
+
+def get_constraint(value, layer, arg):
+    return constraints.get(value, f"{type(layer).__name__} {layer.name!r}: {arg}")
+
+
+__all__ = ["Layer", "KERAS1_ALIASES", "translate_keras1", "shape_of", "host_random"]

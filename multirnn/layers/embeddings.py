@@ -1,0 +1,63 @@
+"""Embedding: integer indices -> dense vectors, with the optional zero mask."""
+from multirnn import backend as K
+from multirnn import constraints, initializers, regularizers
+from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer, translate_keras1
+
+_KERAS1 = {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
+           "W_constraint": "embeddings_constraint"}
+
+
+class Embedding(Layer):
+    """Turn indices (batch, length) into vectors (batch, length, output_dim)."""
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+        kwargs = translate_keras1("Embedding", kwargs, _KERAS1)
+        embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
+        embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
+        embeddings_constraint = kwargs.pop("embeddings_constraint", embeddings_constraint)
+        if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)
+        super().__init__(**kwargs)
+        for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Embedding {self.name!r}: {arg} must be a positive int, got {value!r}")
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embeddings_initializer = get_initializer(embeddings_initializer, self, "embeddings_initializer")
+        self.embeddings_regularizer = get_regularizer(embeddings_regularizer, self, "embeddings_regularizer")
+        self.embeddings_constraint = get_constraint(embeddings_constraint, self, "embeddings_constraint")
+        self.mask_zero, self.input_length = bool(mask_zero), input_length
+        self.supports_masking = self.mask_zero
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, self.embeddings_regularizer,
+                                          self.embeddings_constraint)
+
+    def check_input_shape(self, input_shape):
+        if self.input_length is not None and len(input_shape) > 1 and input_shape[1] not in (None, self.input_length):
+            raise ValueError(f"Embedding {self.name!r}: input_length is {self.input_length}, "
+                             f"got input of shape {tuple(input_shape)}")
+
+    def call(self, inputs):
+        if K.dtype(inputs).startswith("float"):
+            inputs = K.cast(inputs, "int64")
+        if K.ndim(inputs) and K.int_shape(inputs)[0]:
+            low, high = int(K.to_numpy(K.min(inputs))), int(K.to_numpy(K.max(inputs)))
+            if low < 0 or high >= self.input_dim:
+                raise ValueError(f"Embedding {self.name!r}: indices must be in [0, {self.input_dim}), "
+                                 f"got values from {low} to {high}")
+        return K.gather(self.embeddings, inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        return K.not_equal(inputs, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim,
+                    embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+                    embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
+                    embeddings_constraint=constraints.serialize(self.embeddings_constraint),
+                    mask_zero=self.mask_zero, input_length=self.input_length)

@@ -1,0 +1,321 @@
+"""SimpleRNN, GRU and LSTM: each writes only its step; the time loop is `K.rnn`.
+
+The input projection `x·W + b` of all timesteps is one product before the loop (dropout masks
+are constant over time, so this is exact); the step adds the recurrent part.
+"""
+import functools
+import inspect
+
+import numpy as np
+
+from multirnn import activations, backends
+from multirnn import backend as K
+from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer, translate_keras1
+
+
+def keras1_spellings(init):
+    """Accept the Keras 1 argument names of DESIGN.md §4 (both spellings at once is an error)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        cls = type(self).__name__
+        positional = list(signature.bind_partial(self, *args).arguments)[1:]
+        if "output_dim" in kwargs and "units" in positional:
+            raise TypeError(f"{cls}: got both 'output_dim' (Keras 1) and 'units' (Keras 2); give only one")
+        if "consume_less" in kwargs:
+            if "implementation" in kwargs:
+                raise TypeError(f"{cls}: got both 'consume_less' (Keras 1) and 'implementation'; give only one")
+            mode = kwargs.pop("consume_less")
+            if mode not in ("mem", "cpu", "gpu"):
+                raise ValueError(f"{cls}: consume_less must be 'mem', 'cpu' or 'gpu', got {mode!r}")
+            kwargs["implementation"] = 1 if mode == "mem" else 2
+        if "forget_bias_init" in kwargs:
+            if "unit_forget_bias" in kwargs:
+                raise TypeError(f"{cls}: got both 'forget_bias_init' (Keras 1) and 'unit_forget_bias'; give only one")
+            kwargs["unit_forget_bias"] = kwargs.pop("forget_bias_init") in ("one", "ones")
+        return init(self, *args, **translate_keras1(cls, kwargs))
+    return wrapper
+
+
+class Recurrent(Layer):
+    """Shared machinery of the recurrent layers (Keras 1 `Recurrent`); subclasses define `step`."""
+    gates = 1
+    state_count = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, unroll=False,
+                 implementation=2, seed=None, zero_output_for_mask=False, **kwargs):
+        self.stateful = bool(stateful)
+        super().__init__(**kwargs)
+        cls = type(self).__name__
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"{cls} {self.name!r}: units must be a positive int, got {units!r}")
+        if implementation not in (1, 2):
+            raise ValueError(f"{cls} {self.name!r}: implementation must be 1 or 2, got {implementation!r}")
+        for arg, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"{cls} {self.name!r}: {arg} must be in [0, 1), got {p!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation, f"{cls} {self.name!r}: activation")
+        self.recurrent_activation = activations.get(recurrent_activation, f"{cls} {self.name!r}: recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer, self, "kernel_initializer")
+        self.recurrent_initializer = get_initializer(recurrent_initializer, self, "recurrent_initializer")
+        self.bias_initializer = get_initializer(bias_initializer, self, "bias_initializer")
+        self.kernel_regularizer = get_regularizer(kernel_regularizer, self, "kernel_regularizer")
+        self.recurrent_regularizer = get_regularizer(recurrent_regularizer, self, "recurrent_regularizer")
+        self.bias_regularizer = get_regularizer(bias_regularizer, self, "bias_regularizer")
+        self.kernel_constraint = get_constraint(kernel_constraint, self, "kernel_constraint")
+        self.recurrent_constraint = get_constraint(recurrent_constraint, self, "recurrent_constraint")
+        self.bias_constraint = get_constraint(bias_constraint, self, "bias_constraint")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.unroll = bool(go_backwards), bool(unroll)
+        self.implementation = implementation
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._seed = seed
+        self.supports_masking = True
+        self.states = None
+        if self.stateful and self.batch_input_shape is not None and self.batch_input_shape[0] is None:
+            self._stateful_batch_error()
+
+    def _wants_length(self) -> bool:
+        return True
+
+    def _stateful_batch_error(self):
+        raise ValueError(f"{type(self).__name__} {self.name!r}: stateful=True needs a fixed batch size; "
+                         "give the first layer batch_input_shape=(batch, timesteps, features) "
+                         "(or batch_size= with input_shape=)")
+
+    # ---- weights
+    def bias_shape(self):
+        return (self.gates * self.units,)
+
+    def bias_init(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expected input of rank 3 "
+                             f"(batch, timesteps, features), got shape {tuple(input_shape)}")
+        if input_shape[-1] is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the feature size of the input must be known")
+        if self.stateful and input_shape[0] is None:
+            self._stateful_batch_error()
+        self.input_dim = int(input_shape[-1])
+        self.batch_input_shape = self.batch_input_shape or (None,) + tuple(input_shape[1:])
+        width = self.gates * self.units
+        self.kernel = self.add_weight("kernel", (self.input_dim, width), self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width), self.recurrent_initializer,
+                                                self.recurrent_regularizer, self.recurrent_constraint)
+        self.bias = (self.add_weight("bias", self.bias_shape(), self.bias_init(), self.bias_regularizer,
+                                     self.bias_constraint) if self.use_bias else None)
+        if self.stateful:
+            self.batch_size = int(input_shape[0])
+            self.reset_states()
+        self.built = True
+
+    def check_input_shape(self, input_shape):
+        expected = (self.batch_size if self.stateful else None, None, self.input_dim)
+        ok = len(input_shape) == 3 and input_shape[2] == self.input_dim
+        ok = ok and (not self.stateful or input_shape[0] in (None, self.batch_size))
+        if not ok:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expected input of shape (batch, timesteps, "
+                             f"features) = {expected}, got {tuple(input_shape)}")
+
+    # ---- states
+    def reset_states(self, states=None):
+        """Zero the states of a stateful layer, or set them to `states`."""
+        if not self.stateful:
+            raise AttributeError(f"{type(self).__name__} {self.name!r}: reset_states needs stateful=True")
+        if not self.built:
+            return
+        with backends.use(self.backend_name):
+            shape = (self.batch_size, self.units)
+            if states is None:
+                self.states = [K.zeros(shape) for _ in range(self.state_count)]
+                return
+            states = states if isinstance(states, (list, tuple)) else [states]
+            self._check_states(states, shape)
+            self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
+
+    def _check_states(self, states, shape):
+        if len(states) != self.state_count:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expected {self.state_count} state tensor(s), "
+                             f"got {len(states)}")
+        for s in states:
+            if tuple(K.int_shape(s) if K.is_tensor(s) else np.shape(s)) != tuple(shape):
+                raise ValueError(f"{type(self).__name__} {self.name!r}: each state must have shape {shape}, "
+                                 f"got {tuple(K.int_shape(s) if K.is_tensor(s) else np.shape(s))}")
+
+    # ---- dropout masks, drawn once per call and reused at every timestep
+    def _masks(self, batch, width, level, training):
+        if not (0.0 < level < 1.0 and K.in_train_phase(True, False, training)):
+            return None
+        count = self.gates if self.implementation == 1 else 1
+        return [K.dropout_mask((batch, width), level, K.floatx(), self.next_seed()) for _ in range(count)]
+
+    # ---- the pieces a step uses
+    def input_projection(self, inputs, masks):
+        """x·W + b for all timesteps at once: one product (one per gate with per-gate masks)."""
+        input_bias = self.bias[0] if self.bias is not None and len(self.bias_shape()) == 2 else self.bias
+        if masks is None or len(masks) == 1:
+            x = inputs if masks is None else inputs * K.expand_dims(masks[0], 1)
+            projected = K.dot(x, self.kernel)
+        else:
+            u = self.units
+            projected = K.concatenate([K.dot(inputs * K.expand_dims(m, 1), self.kernel[:, g * u:(g + 1) * u])
+                                       for g, m in enumerate(masks)], axis=-1)
+        return projected + input_bias if input_bias is not None else projected
+
+    def recurrent_projection(self, h_tm1, masks, gates=None):
+        """h·U for the given gate indices (all by default), with the recurrent dropout masks."""
+        u, gates = self.units, list(range(self.gates)) if gates is None else gates
+        kernel = self.recurrent_kernel if len(gates) == self.gates else self.recurrent_kernel[:, gates[0] * u:(gates[-1] + 1) * u]
+        if not masks:
+            return K.dot(h_tm1, kernel)
+        if len(masks) == 1:
+            return K.dot(h_tm1 * masks[0], kernel)
+        return K.concatenate([K.dot(h_tm1 * masks[g], self.recurrent_kernel[:, g * u:(g + 1) * u])
+                              for g in gates], axis=-1)
+
+    def split(self, x, count=None):
+        u = self.units
+        return [x[:, g * u:(g + 1) * u] for g in range(count or self.gates)]
+
+    # ---- the call
+    def call(self, inputs, mask=None, training=None, initial_state=None):
+        batch, steps = K.int_shape(inputs)[:2]
+        if mask is not None and tuple(K.int_shape(mask)) != (batch, steps):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: mask must have shape (batch, timesteps) = "
+                             f"{(batch, steps)}, got {tuple(K.int_shape(mask))}")
+        projected = self.input_projection(inputs, self._masks(batch, self.input_dim, self.dropout, training))
+        recurrent_masks = self._masks(batch, self.units, self.recurrent_dropout, training) or []
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            self._check_states(states, (batch, self.units))
+        elif self.stateful:
+            states = list(self.states)
+        else:
+            states = [K.zeros((batch, self.units)) for _ in range(self.state_count)]
+        last, outputs, states = K.rnn(self.step, projected, states, go_backwards=self.go_backwards, mask=mask,
+                                      constants=recurrent_masks, unroll=self.unroll)
+        if self.stateful:
+            self.states = [K.stop_gradient(s) for s in states]
+        if self.return_sequences and self.zero_output_for_mask and mask is not None:
+            keep = K.reverse(mask, 1) if self.go_backwards else mask
+            outputs = outputs * K.expand_dims(K.cast(keep, K.dtype(outputs)), -1)
+        output = outputs if self.return_sequences else last
+        return [output] + list(states) if self.return_state else output
+
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        return [output] + [(batch, self.units)] * self.state_count if self.return_state else output
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self.state_count if self.return_state else out
+
+    def get_config(self):
+        config = dict(super().get_config(), units=self.units,
+                      activation=activations.serialize(self.activation),
+                      recurrent_activation=activations.serialize(self.recurrent_activation),
+                      use_bias=self.use_bias, dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
+                      return_sequences=self.return_sequences, return_state=self.return_state,
+                      go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
+                      implementation=self.implementation, seed=self._seed,
+                      zero_output_for_mask=self.zero_output_for_mask)
+        from multirnn import constraints, initializers, regularizers
+        for kind in ("kernel", "recurrent", "bias"):
+            config[f"{kind}_initializer"] = initializers.serialize(getattr(self, f"{kind}_initializer"))
+            config[f"{kind}_regularizer"] = regularizers.serialize(getattr(self, f"{kind}_regularizer"))
+            config[f"{kind}_constraint"] = constraints.serialize(getattr(self, f"{kind}_constraint"))
+        return config
+
+
+class SimpleRNN(Recurrent):
+    """h' = act(x·W + h·U + b)."""
+    gates = 1
+
+    @keras1_spellings
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+
+    def step(self, x, states):
+        h_tm1, masks = states[0], states[1:]
+        h = self.activation(x + self.recurrent_projection(h_tm1, masks))
+        return h, [h]
+
+
+class GRU(Recurrent):
+    """Gates [z, r, h]; `reset_after` applies the reset gate after the recurrent product."""
+    gates = 3
+
+    @keras1_spellings
+    def __init__(self, units, reset_after=True, **kwargs):
+        self.reset_after = bool(reset_after)
+        super().__init__(units, **kwargs)
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def step(self, x, states):
+        h_tm1, masks = states[0], states[1:]
+        x_z, x_r, x_h = self.split(x)
+        if self.reset_after:
+            inner = self.recurrent_projection(h_tm1, masks)
+            if self.bias is not None:
+                inner = inner + self.bias[1]
+            h_z, h_r, h_h = self.split(inner)
+            z = self.recurrent_activation(x_z + h_z)
+            r = self.recurrent_activation(x_r + h_r)
+            hh = self.activation(x_h + r * h_h)
+        else:
+            h_z, h_r = self.split(self.recurrent_projection(h_tm1, masks, gates=[0, 1]), 2)
+            z = self.recurrent_activation(x_z + h_z)
+            r = self.recurrent_activation(x_r + h_r)
+            h_masked = h_tm1 * masks[-1] if masks else h_tm1
+            hh = self.activation(x_h + K.dot(r * h_masked, self.recurrent_kernel[:, 2 * self.units:]))
+        h = z * h_tm1 + (1 - z) * hh
+        return h, [h]
+
+    def get_config(self):
+        return dict(super().get_config(), reset_after=self.reset_after)
+
+
+class LSTM(Recurrent):
+    """Gates [i, f, c, o]: c' = f⊙c + i⊙act(·), h' = o⊙act(c')."""
+    gates = 4
+    state_count = 2
+
+    @keras1_spellings
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        self.unit_forget_bias = bool(unit_forget_bias)
+        super().__init__(units, **kwargs)
+
+    def bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        base, u = self.bias_initializer, self.units
+        return lambda shape, seed=None: np.concatenate([base((u,), seed=seed), np.ones(u), base((2 * u,), seed=seed)])
+
+    def step(self, x, states):
+        h_tm1, c_tm1, masks = states[0], states[1], states[2:]
+        x_i, x_f, x_c, x_o = self.split(x)
+        h_i, h_f, h_c, h_o = self.split(self.recurrent_projection(h_tm1, masks))
+        i = self.recurrent_activation(x_i + h_i)
+        f = self.recurrent_activation(x_f + h_f)
+        c = f * c_tm1 + i * self.activation(x_c + h_c)
+        o = self.recurrent_activation(x_o + h_o)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return dict(super().get_config(), unit_forget_bias=self.unit_forget_bias)

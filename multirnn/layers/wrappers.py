@@ -1,0 +1,199 @@
+"""Bidirectional and TimeDistributed: layers that run another layer."""
+from multirnn import backend as K
+from multirnn.layers.base import Layer, shape_of
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(Layer):
+    """Run a recurrent layer forwards and a copy of it backwards, then merge the two."""
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        if not hasattr(layer, "go_backwards"):
+            raise TypeError(f"Bidirectional: expected a recurrent layer, got {type(layer).__name__}")
+        weights = kwargs.pop("weights", None)
+        kwargs.setdefault("batch_input_shape", layer.batch_input_shape)
+        super().__init__(name=kwargs.pop("name", f"bidirectional_{layer.name}"), **kwargs)
+        self.forward_layer = layer
+        if backward_layer is None:
+            config = dict(layer.get_config(), name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
+            if config.get("seed") is not None:
+                config["seed"] = config["seed"] + 1
+            backward_layer = type(layer).from_config(config)
+        self.backward_layer = backward_layer
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.zero_output_for_mask = True
+        self.merge_mode = merge_mode
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        self.stateful = layer.stateful
+        self.supports_masking = True
+        self._initial_weights = weights
+
+    def build(self, input_shape):
+        self.forward_layer._build_once(input_shape)
+        self.backward_layer._build_once(input_shape)
+
+    def check_input_shape(self, input_shape):
+        self.forward_layer.check_input_shape(input_shape)
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return self.forward_layer.non_trainable_weights + self.backward_layer.non_trainable_weights
+
+    @property
+    def constraints(self):
+        return self.forward_layer.constraints + self.backward_layer.constraints
+
+    @property
+    def losses(self):
+        return self.forward_layer.losses + self.backward_layer.losses + list(self._activity_losses)
+
+    def weight_name(self, var):
+        for sub in (self.forward_layer, self.backward_layer):
+            if any(var is w for w in sub.weights):
+                return f"{sub.name}/{sub.weight_name(var)}"
+        return "weight"
+
+    def reset_states(self, states=None):
+        half = None if states is None else len(states) // 2
+        self.forward_layer.reset_states(None if states is None else states[:half])
+        self.backward_layer.reset_states(None if states is None else states[half:])
+
+    def call(self, inputs, mask=None, training=None, initial_state=None):
+        forward_state = backward_state = None
+        if initial_state is not None:
+            if len(initial_state) % 2:
+                raise ValueError(f"Bidirectional {self.name!r}: initial_state must hold the forward states "
+                                 f"then the backward states (an even count), got {len(initial_state)}")
+            half = len(initial_state) // 2
+            forward_state, backward_state = list(initial_state[:half]), list(initial_state[half:])
+        y = self.forward_layer(inputs, mask=mask, training=training, initial_state=forward_state)
+        y_rev = self.backward_layer(inputs, mask=mask, training=training, initial_state=backward_state)
+        states = []
+        if self.return_state:
+            states = list(y[1:]) + list(y_rev[1:])
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = K.reverse(y_rev, 1)
+        if self.merge_mode == "concat":
+            output = [K.concatenate([y, y_rev], axis=-1)]
+        elif self.merge_mode == "sum":
+            output = [y + y_rev]
+        elif self.merge_mode == "ave":
+            output = [(y + y_rev) / 2]
+        elif self.merge_mode == "mul":
+            output = [y * y_rev]
+        else:
+            output = [y, y_rev]
+        if self.return_state or self.merge_mode is None:
+            return output + states
+        return output[0]
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        states = []
+        if self.return_state:
+            states = shape[1:] * 2
+            shape = shape[0]
+        if self.merge_mode == "concat":
+            output = [tuple(shape[:-1]) + (shape[-1] * 2,)]
+        elif self.merge_mode is None:
+            output = [tuple(shape), tuple(shape)]
+        else:
+            output = [tuple(shape)]
+        return output + states if (self.return_state or self.merge_mode is None) else output[0]
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        count = (2 if self.merge_mode is None else 1)
+        if self.return_state:
+            return [out] * count + [None] * (2 * self.forward_layer.state_count)
+        return [out] * count if self.merge_mode is None else out
+
+    def get_config(self):
+        from multirnn.layers import serialize
+        return dict(super().get_config(), layer=serialize(self.forward_layer), merge_mode=self.merge_mode)
+
+    @classmethod
+    def from_config(cls, config):
+        from multirnn.layers import deserialize
+        config = dict(config)
+        return cls(deserialize(config.pop("layer")), **config)
+
+
+class TimeDistributed(Layer):
+    """Apply a layer to every timestep: (batch, time, ...) -> (batch, time, ...)."""
+
+    def __init__(self, layer, **kwargs):
+        kwargs.setdefault("name", f"time_distributed_{layer.name}")
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.supports_masking = True
+
+    def _inner_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(f"TimeDistributed {self.name!r}: expected input of rank >= 3 (batch, time, ...), "
+                             f"got shape {tuple(input_shape)}")
+        return (None,) + tuple(input_shape[2:])
+
+    def build(self, input_shape):
+        self.layer._build_once(self._inner_shape(input_shape))
+
+    @property
+    def weights(self):
+        return self.layer.weights
+
+    @property
+    def trainable_weights(self):
+        return self.layer.trainable_weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return self.layer.non_trainable_weights if self.trainable else self.layer.weights
+
+    @property
+    def constraints(self):
+        return self.layer.constraints
+
+    @property
+    def losses(self):
+        return self.layer.losses + list(self._activity_losses)
+
+    def weight_name(self, var):
+        return self.layer.weight_name(var)
+
+    def call(self, inputs, mask=None, training=None):
+        shape = shape_of(inputs)
+        flat = K.reshape(inputs, (shape[0] * shape[1],) + tuple(shape[2:]))
+        kwargs = {"training": training} if "training" in self.layer._call_args() else {}
+        out = self.layer(flat, **kwargs)
+        out_shape = K.int_shape(out)
+        return K.reshape(out, (shape[0], shape[1]) + tuple(out_shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape(self._inner_shape(input_shape))
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def get_config(self):
+        from multirnn.layers import serialize
+        return dict(super().get_config(), layer=serialize(self.layer))
+
+    @classmethod
+    def from_config(cls, config):
+        from multirnn.layers import deserialize
+        config = dict(config)
+        return cls(deserialize(config.pop("layer")), **config)
