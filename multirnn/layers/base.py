@@ -59,6 +59,12 @@ def shape_of(x):
 class Layer:
     """Base of every layer: `build(input_shape)` once, then `call(inputs, ...)`."""
 
+    def __init_subclass__(cls, **kwargs):
+        """Run every subclass's `build` under the layer's own backend, whoever calls it."""
+        super().__init_subclass__(**kwargs)
+        if "build" in vars(cls):
+            cls.build = _on_own_backend(vars(cls)["build"])
+
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_input_shape=None, input_dim=None, input_length=None, batch_size=None,
                  weights=None, activity_regularizer=None, **kwargs):
@@ -241,6 +247,15 @@ class Layer:
     @property
     def output_shape(self):
         return self.compute_output_shape(self.input_shape)
+
+
+def _on_own_backend(build):
+    def wrapped(self, input_shape):
+        with backends.use(self.backend_name):
+            build(self, input_shape)
+        self.built = True
+    wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
+    return wrapped
 
 
 def _is_symbolic(x) -> bool:

@@ -134,7 +134,7 @@ class Recurrent(Layer):
         """Zero the states of a stateful layer, or set them to `states`."""
         if not self.stateful:
             raise AttributeError(f"{type(self).__name__} {self.name!r}: reset_states needs stateful=True")
-        if not self.built:
+        if getattr(self, "batch_size", None) is None:
             return
         with backends.use(self.backend_name):
             shape = (self.batch_size, self.units)
