@@ -59,11 +59,16 @@ def set_learning_phase(value: int) -> None:
 
 
 def _load_user_defaults() -> None:
-    data = read_user_config()
-    if "floatx" in data:
-        set_floatx(data["floatx"])
-    if "epsilon" in data:
-        set_epsilon(data["epsilon"])
+    """Apply floatx/epsilon from the user file; a broken file is reported when a backend is chosen."""
+    try:
+        data = read_user_config()
+        if "floatx" in data:
+            set_floatx(data["floatx"])
+        if "epsilon" in data:
+            set_epsilon(data["epsilon"])
+    except (ValueError, TypeError) as e:
+        import warnings
+        warnings.warn(str(e), stacklevel=2)
 
 
 _load_user_defaults()
