@@ -102,8 +102,13 @@ class Backend:
 
     def switch(self, condition, then_expression, else_expression):
         """`where` with a condition of lower rank broadcast from the left (Keras `switch`)."""
+        if isinstance(condition, (bool, int)):
+            chosen = then_expression if condition else else_expression
+            return chosen() if callable(chosen) else chosen
         then_value = then_expression() if callable(then_expression) else then_expression
         else_value = else_expression() if callable(else_expression) else else_expression
+        if self.dtype(condition) != "bool":
+            condition = self.not_equal(condition, 0)
         cond_ndim, value_ndim = self.ndim(condition), self.ndim(then_value)
         for _ in range(value_ndim - cond_ndim):
             condition = self.expand_dims(condition, -1)
@@ -140,20 +145,14 @@ class Backend:
         ax, ay = [a % n for a, n in zip(axes, (x_ndim, y_ndim))]
         if ax == 0 or ay == 0:
             raise ValueError("batch_dot: cannot contract over the batch axis")
-        x = self._move_axis_last(x, ax) if x_ndim > 2 else x
-        y = self._move_axis_to(y, ay, 1) if y_ndim > 2 else y
         if x_ndim == 2 and y_ndim == 2:
             return self.sum(x * y, axis=1, keepdims=True)
-        if x_ndim == 2:
-            x = self.expand_dims(x, 1)
-        if y_ndim == 2:
-            y = self.expand_dims(y, 2)
-        out = self.matmul(x, y)
-        if x_ndim == 2:
-            out = self.squeeze(out, 1)
-        if y_ndim == 2:
-            out = self.squeeze(out, -1)
-        return out
+        x = self._move_axis_last(x, ax)
+        y = self._move_axis_to(y, ay, 1)
+        x_shape, y_shape = self.int_shape(x), self.int_shape(y)
+        out = self.matmul(self.reshape(x, (x_shape[0], -1, x_shape[-1])),
+                          self.reshape(y, (y_shape[0], y_shape[1], -1)))
+        return self.reshape(out, (x_shape[0],) + tuple(x_shape[1:-1]) + tuple(y_shape[2:]))
 
     def _move_axis_last(self, x, axis):
         order = [a for a in range(self.ndim(x)) if a != axis] + [axis]
@@ -184,9 +183,13 @@ class Backend:
         return -self.sum(target * self.log(output), axis)
 
     def sparse_categorical_crossentropy(self, target, output, from_logits=False, axis=-1):
+        """As tf.keras: probabilities are clipped, then taken as logits (log) of a softmax."""
         classes = self.int_shape(output)[axis]
         target = self.one_hot(self.cast(self.reshape(target, self.int_shape(output)[:-1]), "int64"), classes)
-        return self.categorical_crossentropy(self.cast(target, self.dtype(output)), output, from_logits, axis)
+        if not from_logits:
+            eps = self.epsilon()
+            output = self.log(self.clip(output, eps, 1.0 - eps))
+        return self.categorical_crossentropy(self.cast(target, self.dtype(output)), output, True, axis)
 
     def binary_crossentropy(self, target, output, from_logits=False):
         if from_logits:
@@ -206,7 +209,8 @@ class Backend:
     def function(self, fn):
         """Keras `K.function`: call `fn` on a list of inputs, return a list of NumPy outputs."""
         def call(inputs):
-            inputs = [self.constant(np.asarray(v)) if isinstance(v, np.ndarray) else v for v in inputs]
+            inputs = [self.constant(v, None if v.dtype.kind == "f" else v.dtype.name) if isinstance(v, np.ndarray)
+                      else v for v in inputs]
             outputs = fn(*inputs)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             return [self.to_numpy(o) for o in outputs]
@@ -243,6 +247,9 @@ class Backend:
         for t in order:
             output, new_states = step_function(time_major[t], states + constants)
             new_states = list(new_states)
+            if len(new_states) != len(states):
+                raise ValueError(f"rnn: the step function returned {len(new_states)} states "
+                                 f"for {len(states)} initial states")
             if masks[t] is not None:
                 if previous is None:
                     previous = self.zeros_like(output)

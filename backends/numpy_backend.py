@@ -84,7 +84,8 @@ class NumpyBackend(Backend):
         return isinstance(x, Variable)
 
     def to_numpy(self, x):
-        return numpy.asarray(_plain(x))
+        """A host array; a copy for variables, so that editing it never edits the variable."""
+        return numpy.array(x.value) if isinstance(x, Variable) else numpy.asarray(_plain(x))
 
     def set_value(self, var, value):
         value = self.xp.asarray(_plain(value), dtype=var.value.dtype)
@@ -109,7 +110,7 @@ class NumpyBackend(Backend):
     @primitive
     def cast(self, x, dtype):
         return x.astype(dtype)
-    defvjp(cast, lambda K, g, ans, x, dtype: g.astype(x.dtype) if x.dtype.kind == "f" else None)
+    defvjp(cast, lambda K, g, ans, x, dtype: g.astype(x.dtype) if x.dtype.kind == ans.dtype.kind == "f" else None)
 
     # ---- arithmetic
     @primitive
@@ -150,12 +151,19 @@ class NumpyBackend(Backend):
     @primitive
     def matmul(self, a, b):
         return a @ b
-    defvjp(matmul,
-           lambda K, g, ans, a, b: K._unbroadcast(
-               g @ b.T if b.ndim == 2 else g @ K.xp.swapaxes(b, -1, -2), a.shape),
-           lambda K, g, ans, a, b: (a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
-                                 if b.ndim == 2 else
-                                 K._unbroadcast(K.xp.swapaxes(a, -1, -2) @ g, b.shape)))
+    defvjp(matmul, lambda K, g, ans, a, b: K._matmul_vjp(g, a, b, 0),
+           lambda K, g, ans, a, b: K._matmul_vjp(g, a, b, 1))
+
+    def _matmul_vjp(self, g, a, b, which):
+        """Gradient for `a` (which=0) or `b` (1); 1D operands are promoted as matmul does."""
+        a2 = a[None] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = g.reshape(numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
+        if which == 0:
+            return self._unbroadcast(g @ self.xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if b2.ndim == 2:
+            return (a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])).reshape(b.shape)
+        return self._unbroadcast(self.xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
 
     # ---- elementwise math
     @primitive
@@ -208,9 +216,13 @@ class NumpyBackend(Backend):
         return self.xp.tanh(x)
     defvjp(tanh, lambda K, g, ans, x: g * (1 - ans * ans))
 
+    def _logistic(self, x):
+        with numpy.errstate(over="ignore"):  # exp(-x) = inf for very negative x gives exactly 0
+            return 1 / (1 + self.xp.exp(-x))
+
     @primitive
     def sigmoid(self, x):
-        return 1 / (1 + self.xp.exp(-x))
+        return self._logistic(x)
     defvjp(sigmoid, lambda K, g, ans, x: g * ans * (1 - ans))
 
     @primitive
@@ -228,7 +240,7 @@ class NumpyBackend(Backend):
     @primitive
     def softplus(self, x):
         return self.xp.logaddexp(0, x).astype(x.dtype)
-    defvjp(softplus, lambda K, g, ans, x: g / (1 + K.xp.exp(-x)))
+    defvjp(softplus, lambda K, g, ans, x: g * K._logistic(x))
 
     @primitive
     def softmax(self, x, axis=-1):
@@ -251,7 +263,7 @@ class NumpyBackend(Backend):
     @primitive
     def clip(self, x, min_value, max_value):
         return self.xp.clip(x, min_value, max_value).astype(x.dtype)
-    defvjp(clip, lambda K, g, ans, x, lo, hi: g * ((x >= lo) & (x <= hi)))
+    defvjp(clip, lambda K, g, ans, x, min_value, max_value: g * ((x >= min_value) & (x <= max_value)))
 
     @primitive
     def where(self, condition, a, b):
@@ -322,8 +334,19 @@ class NumpyBackend(Backend):
     @primitive
     def prod(self, x, axis=None, keepdims=False):
         return x.prod(axis=_axes(axis, x.ndim), keepdims=keepdims)
-    defvjp(prod, lambda K, g, ans, x, axis=None, keepdims=False: K._expand_reduced(
-        g * ans, x, axis, keepdims) / x)
+    defvjp(prod, lambda K, g, ans, x, axis=None, keepdims=False: K._prod_vjp(g, x, axis, keepdims))
+
+    def _prod_vjp(self, g, x, axis, keepdims):
+        """g times the product of the other entries (exact where x has zeros, unlike ans / x)."""
+        xp, axes = self.xp, _axes(axis, x.ndim)
+        order = [a for a in range(x.ndim) if a not in axes] + list(axes)
+        moved = x.transpose(order)
+        flat = moved.reshape(moved.shape[:x.ndim - len(axes)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], -1), -1)
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], -1), -1), -1)
+        others = (left * right).reshape(moved.shape).transpose(tuple(int(a) for a in numpy.argsort(order)))
+        return self._expand_reduced(g, x, axis, keepdims) * others
 
     @primitive
     def cumsum(self, x, axis=0):
@@ -440,16 +463,17 @@ class NumpyBackend(Backend):
                 raise TypeError(f"value_and_grad: expected K.variable objects, got {type(v).__name__}")
         with trace(variables) as leaves:
             out = fn()
-        loss, aux = out if has_aux else (out, None)
+            loss, aux = out if has_aux else (out, None)
+            node = _on_tape(loss)
         if numpy.size(_plain(loss)) != 1:
             raise ValueError(f"value_and_grad: fn must return a scalar, got shape {self.shape(loss)}")
-        if isinstance(loss, Traced):
-            grads = backward(self.xp, loss, self.xp.ones_like(loss.value))
+        if node is not None:
+            grads = backward(self.xp, node, self.xp.ones_like(node.value))
         else:
             grads = {}
         result = [grads.get(id(leaf)) for leaf in leaves]
-        result = [self.xp.zeros_like(v.value) if g is None else g.astype(v.value.dtype, copy=False)
-                  for g, v in zip(result, variables)]
+        result = [self.xp.zeros_like(v.value) if g is None else self.xp.array(g, dtype=v.value.dtype)
+                  for g, v in zip(result, variables)]  # fresh arrays: tape gradients may be shared views
         value = _plain(loss)
         return ((value, _strip(aux)) if has_aux else value), result
 

@@ -117,12 +117,12 @@ def primitive(fn):
     @functools.wraps(fn)
     def wrapped(self, *args, **kwargs):
         if _depth.get() == 0:
-            return fn(self, *[[_plain(e) for e in a] if isinstance(a, (list, tuple)) else _plain(a)
+            return fn(self, *[type(a)(_plain(e) for e in a) if isinstance(a, (list, tuple)) else _plain(a)
                               for a in args], **kwargs)
         nodes, values = [], []
         for i, a in enumerate(args):
             if isinstance(a, (list, tuple)):
-                values.append([_plain(e) for e in a])
+                values.append(type(a)(_plain(e) for e in a))
                 nodes.extend(((i, j), _on_tape(e)) for j, e in enumerate(a) if _on_tape(e) is not None)
             else:
                 values.append(_plain(a))
@@ -134,15 +134,16 @@ def primitive(fn):
         vjps = wrapped.vjps
         parents = []
         for where, node in nodes:
+            i = where[0] if isinstance(where, tuple) else where
+            if i not in vjps:
+                raise NotImplementedError(f"{fn.__name__}: no gradient with respect to argument {i}")
+            if vjps[i] is None:
+                continue
             if isinstance(where, tuple):
-                i, j = where
-                rule = vjps[i]
-                parents.append((node, functools.partial(_list_vjp, rule, self, j, ans, values, kwargs)))
+                parents.append((node, functools.partial(_list_vjp, vjps[i], self, where[1], ans, values, kwargs)))
             else:
-                if vjps.get(where) is None:
-                    raise NotImplementedError(f"{fn.__name__}: no gradient with respect to argument {where}")
-                parents.append((node, functools.partial(_vjp, vjps[where], self, ans, values, kwargs)))
-        return Traced(ans, tuple(parents), self)
+                parents.append((node, functools.partial(_vjp, vjps[i], self, ans, values, kwargs)))
+        return Traced(ans, tuple(parents), self) if parents else ans
     wrapped.vjps = {}
     return wrapped
 
@@ -208,6 +209,8 @@ def _dense(xp, g: IndexedGrad):
 
 
 def _accumulate(xp, grads, owned, key, g):
+    if g is None:
+        return
     old = grads.get(key)
     if old is None:
         grads[key] = g
