@@ -1,8 +1,13 @@
 """All layers, and (de)serialization of a layer by its class name."""
 from multirnn.layers.base import Layer
+from multirnn.layers.core import (ActivityRegularization, Activation, Dense, Dropout, Flatten, Highway, Lambda,
+                                  MaxoutDense, Permute, RepeatVector, Reshape)
 from multirnn.layers.embeddings import Embedding
 from multirnn.layers.input import Input, InputLayer, SymbolicTensor
 from multirnn.layers.masking import Masking
+from multirnn.layers.merge import (Add, Average, Concatenate, Dot, Maximum, MergeTensors, Minimum, Multiply,
+                                   Subtract, add, average, concatenate, dot, maximum, merge, merge_mask,
+                                   merge_output_shape, merge_tensors, minimum, multiply, subtract)
 from multirnn.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from multirnn.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -16,6 +21,10 @@ def register(cls):
 
 
 for _cls in (Layer, Embedding, InputLayer, Masking, GRU, LSTM, SimpleRNN, Bidirectional, TimeDistributed):
+    register(_cls)
+for _cls in (Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda, ActivityRegularization,
+             Highway, MaxoutDense, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
+             MergeTensors):
     register(_cls)
 
 
