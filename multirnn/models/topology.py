@@ -91,6 +91,35 @@ def layers_of(nodes: list) -> list:
     return layers
 
 
+def keras_layer_order(inputs: list, outputs: list) -> list:
+    """The layers in Keras 2's order (deepest first, ties by discovery from the outputs), so that
+    weight files are matched layer by layer exactly as Keras matches them."""
+    discovered, finished, post_order = {}, set(), []
+
+    def visit(node):
+        if id(node) in finished:
+            return
+        discovered.setdefault(id(node.layer), (len(discovered), node.layer))
+        for t in node.inputs:
+            visit(t.node)
+        finished.add(id(node))
+        post_order.append(node)
+    for t in outputs:
+        visit(t.node)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(post_order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for t in node.inputs:
+            node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
+    for t in inputs:
+        if id(t.node.layer) not in layer_depth:
+            layer_depth[id(t.node.layer)] = 0
+            discovered[id(t.node.layer)] = (-1, t.node.layer)
+    ranked = sorted(discovered.values(), key=lambda item: (-layer_depth[id(item[1])], item[0]))
+    return [layer for _, layer in ranked]
+
+
 def run_nodes(nodes: list, inputs: list, values: list, masks: list, outputs: list, training=None):
     """Compute `outputs` (values and masks) from `values` fed to `inputs`, node by node."""
     computed = {id(t): v for t, v in zip(inputs, values)}

@@ -1,0 +1,156 @@
+"""What `compile` resolves: a loss, a loss weight and metrics per output, and how they are computed."""
+from multirnn import backend as K
+
+
+def per_output(value, names: list, what: str, owner: str, default=None) -> list:
+    """Spread a single value, a list or a dict keyed by output name over the outputs."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"{owner}: {what} given for unknown output name(s) {', '.join(map(repr, unknown))}; "
+                             f"the outputs are {', '.join(map(repr, names))}")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"{owner}: {what} is a list of {len(value)} but the model has {len(names)} "
+                             f"output(s) ({', '.join(names)}); give one per output or a dict keyed by name")
+        return list(value)
+    return [default if value is None else value] * len(names)
+
+
+def metrics_per_output(metrics, names: list, owner: str) -> list:
+    """Metric identifiers per output: a list for all, a dict by name, or a list of lists."""
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        lists = per_output(metrics, names, "metrics", owner, default=[])
+        return [list(m) if isinstance(m, (list, tuple)) else [m] for m in lists]
+    if not isinstance(metrics, (list, tuple)):
+        metrics = [metrics]
+    if len(names) > 1 and len(metrics) == len(names) and all(isinstance(m, (list, tuple)) for m in metrics):
+        return [list(m) for m in metrics]
+    return [list(metrics) for _ in names]
+
+
+def identifier_name(identifier) -> str:
+    """The display name of a loss or metric: the string given, or the function's name."""
+    if isinstance(identifier, str):
+        return identifier
+    name = getattr(identifier, "name", None)
+    if isinstance(name, str):
+        return name
+    return getattr(identifier, "__name__", type(identifier).__name__)
+
+
+def weighted_mean(values, weights=None, mask=None):
+    """Mean of per-sample (or per-timestep) values with optional weights and a mask (as tf.keras)."""
+    ndim = K.ndim(values)
+    if weights is not None:
+        for _ in range(ndim - K.ndim(weights)):
+            weights = K.expand_dims(weights, -1)
+    mask_ndim = K.ndim(mask) if mask is not None else 0
+    if mask is not None and tuple(K.int_shape(mask)) == tuple(K.int_shape(values))[:mask_ndim]:
+        m = K.cast(mask, K.dtype(values))
+        for _ in range(ndim - mask_ndim):
+            m = K.expand_dims(m, -1)
+        w = m if weights is None else weights * m
+        size = 1
+        for d in K.int_shape(values)[mask_ndim:]:
+            size *= int(d)
+        return K.sum(values * w) / K.maximum(K.sum(m) * float(size), 1.0)
+    if weights is None:
+        return K.mean(values)
+    count = 1
+    for d in K.int_shape(values):
+        count *= int(d)
+    return K.sum(values * weights) / float(count)
+
+
+class Compiled:
+    """The resolved compile arguments of a model with `names` outputs of `shapes`."""
+
+    def __init__(self, owner, names, shapes, loss, loss_weights, metrics, sample_weight_mode, custom=None):
+        from multirnn import losses, metrics as metrics_module
+        self.names = list(names)
+        self.shapes_known = all(s is not None for s in shapes)
+        specs = per_output(loss, self.names, "loss", owner)
+        if all(s is None for s in specs):
+            raise ValueError(f"{owner}: compile needs a loss (a name such as 'mse' or a function)")
+        self.loss_specs = specs
+        self.loss_fns = [None if s is None else _resolve(losses.get, s, custom, f"{owner}: loss") for s in specs]
+        weights = per_output(loss_weights, self.names, "loss_weights", owner, default=1.0)
+        self.loss_weights = [1.0 if w is None else float(w) for w in weights]
+        modes = per_output(sample_weight_mode, self.names, "sample_weight_mode", owner)
+        for m in modes:
+            if m not in (None, "temporal"):
+                raise ValueError(f"{owner}: sample_weight_mode must be None or 'temporal', got {m!r}")
+        self.sample_weight_modes = modes
+        self.metric_specs = metrics_per_output(metrics, self.names, owner)
+        self.metric_fns = []
+        for i, (ids, shape, fn) in enumerate(zip(self.metric_specs, shapes, self.loss_fns)):
+            resolved = []
+            for ident in ids:
+                def get(x, fn=fn, shape=shape):
+                    return metrics_module.get(x, loss=fn, output_shape=shape)
+                resolved.append((identifier_name(ident), _resolve(get, ident, custom, f"{owner}: metric")))
+            self.metric_fns.append(resolved)
+        multi = len(self.names) > 1
+        self.loss_names = ["loss"] + ([f"{n}_loss" for n, f in zip(self.names, self.loss_fns) if f is not None]
+                                      if multi else [])
+        self._prefix = [f"{n}_" if multi else "" for n in self.names]
+
+    @property
+    def metric_names(self) -> list:
+        """Display names of the metrics; dict-valued metrics are named when first computed."""
+        names = []
+        for prefix, fns in zip(self._prefix, self.metric_fns):
+            names += [prefix + name for name, _ in fns]
+        return names
+
+    def loss(self, ys, outputs, weights, masks):
+        """The weighted total over outputs, and each output's own loss."""
+        total, parts = 0.0, []
+        for fn, w, y, out, sw, mask in zip(self.loss_fns, self.loss_weights, ys, outputs, weights, masks):
+            if fn is None:
+                continue
+            value = weighted_mean(fn(y, out), sw, mask)
+            parts.append(value)
+            total = total + w * value
+        return total, parts
+
+    def metrics(self, ys, outputs, masks) -> list:
+        """(name, per-sample values, output mask) for every metric of every output."""
+        out = []
+        for prefix, fns, y, pred, mask in zip(self._prefix, self.metric_fns, ys, outputs, masks):
+            for name, fn in fns:
+                value = fn(y, pred)
+                if isinstance(value, dict):
+                    out += [(prefix + key, v, mask) for key, v in value.items()]
+                else:
+                    out.append((prefix + name, value, mask))
+        return out
+
+    def config(self) -> dict:
+        """A JSON-able record of the compile arguments (functions by name)."""
+        from multirnn import losses
+        def name(spec, fn=None):
+            if spec is None or isinstance(spec, str):
+                return spec
+            if fn is not None and hasattr(losses, "name_of"):
+                return losses.name_of(fn)
+            return identifier_name(spec)
+        return {"loss": dict(zip(self.names, [name(s, f) for s, f in zip(self.loss_specs, self.loss_fns)])),
+                "loss_weights": dict(zip(self.names, self.loss_weights)),
+                "metrics": dict(zip(self.names, [[name(m) for m in ids] for ids in self.metric_specs])),
+                "sample_weight_mode": dict(zip(self.names, self.sample_weight_modes))}
+
+
+def _resolve(get, identifier, custom, where):
+    """Look a string up in `custom` objects first, then with `get`."""
+    if isinstance(identifier, str) and custom and identifier in custom:
+        return get(custom[identifier])
+    try:
+        return get(identifier)
+    except (ValueError, KeyError, TypeError) as e:
+        message = str(e) if str(e) else repr(identifier)
+        raise ValueError(f"{where} {identifier!r}: {message}") from None

@@ -1,0 +1,140 @@
+"""The loops over batches behind `fit`, `evaluate` and `predict`, with their callbacks."""
+import numpy as np
+
+from multirnn import callbacks as callbacks_module
+from multirnn.models import data
+
+
+class Averages:
+    """Running means of an epoch: losses weighted by batch size, metric values over unmasked entries."""
+
+    def __init__(self):
+        self.totals, self.counts = {}, {}
+
+    def add(self, values, metrics, size: int) -> None:
+        for name, v in values:
+            self.totals[name] = self.totals.get(name, 0.0) + float(v) * size
+            self.counts[name] = self.counts.get(name, 0) + size
+        for name, v, mask in metrics:
+            v = np.asarray(v, dtype=np.float64)
+            if mask is not None and mask.shape == v.shape[:mask.ndim] and v.ndim:
+                m = np.broadcast_to(mask.reshape(mask.shape + (1,) * (v.ndim - mask.ndim)), v.shape)
+                total, count = float((v * m).sum()), float(m.sum())
+            else:
+                count = v.size if v.ndim else size
+                total = float(v.sum()) if v.ndim else float(v) * size
+            self.totals[name] = self.totals.get(name, 0.0) + total
+            self.counts[name] = self.counts.get(name, 0) + count
+
+    def result(self) -> dict:
+        return {name: self.totals[name] / max(self.counts[name], 1) for name in self.totals}
+
+
+def _callback_list(model, callbacks, verbose, params, history=True, mode="train"):
+    items = list(callbacks or [])
+    for cb in items:
+        if not isinstance(cb, callbacks_module.Callback):
+            raise TypeError(f"{model._owner}: callbacks must be Callback instances, got {type(cb).__name__}")
+    extra = []
+    if history:
+        model.history = callbacks_module.History()
+        extra.append(model.history)
+    if verbose:
+        extra.append(callbacks_module.ProgbarLogger(verbose=verbose, mode=mode))
+    return callbacks_module.CallbackList(items + extra, model=model, params=params)
+
+
+def _validation(model, validation_data, validation_split, xs, ys, sws):
+    """(train arrays, validation arrays or None) from validation_data or validation_split."""
+    if validation_data is not None:
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError(f"{model._owner}.fit: validation_data must be (x_val, y_val) or "
+                             f"(x_val, y_val, val_sample_weight), got {type(validation_data).__name__}")
+        vx, vy = validation_data[0], validation_data[1]
+        vsw = validation_data[2] if len(validation_data) == 3 else None
+        return (xs, ys, sws), model._prepare(vx, vy, vsw, None, "fit (validation_data)")
+    if validation_split:
+        if not 0.0 < validation_split < 1.0:
+            raise ValueError(f"{model._owner}.fit: validation_split must be in [0, 1), got {validation_split!r}")
+        split = int(len(xs[0]) * (1.0 - validation_split))
+        if split == 0 or split == len(xs[0]):
+            raise ValueError(f"{model._owner}.fit: validation_split={validation_split} leaves "
+                             f"{split} training and {len(xs[0]) - split} validation samples of {len(xs[0])}")
+        head, tail = slice(0, split), slice(split, None)
+        return (data.take(xs, head), data.take(ys, head), data.take(sws, head)), \
+            (data.take(xs, tail), data.take(ys, tail), data.take(sws, tail))
+    return (xs, ys, sws), None
+
+
+def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+             class_weight, sample_weight, initial_epoch):
+    """Train over the data; returns the History callback."""
+    xs, ys, sws = model._prepare(x, y, sample_weight, class_weight, "fit")
+    (xs, ys, sws), val = _validation(model, validation_data, validation_split, xs, ys, sws)
+    batch_size = batch_size or 32
+    count = len(xs[0])
+    steps = -(-count // batch_size)
+    params = {"batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": count, "verbose": verbose,
+              "do_validation": val is not None, "metrics": list(model.metrics_names)}
+    cbs = _callback_list(model, callbacks, verbose, params)
+    model.stop_training = False
+    cbs.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        averages = Averages()
+        for step, index in enumerate(data.batch_indices(count, batch_size, shuffle)):
+            batch_logs = {"batch": step, "size": len(index)}
+            cbs.on_train_batch_begin(step, batch_logs)
+            values, metrics = model._train_arrays(data.take(xs, index), data.take(ys, index), data.take(sws, index))
+            averages.add(values, metrics, len(index))
+            batch_logs.update(averages.result())
+            cbs.on_train_batch_end(step, batch_logs)
+            if model.stop_training:
+                break
+        logs = averages.result()
+        if val is not None:
+            val_logs = evaluate_loop(model, *val, batch_size, 0, None, history=False)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end(logs)
+    return model.history
+
+
+def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=False) -> dict:
+    """Sample-weighted means of the loss and metrics over all batches, in `metrics_names` order."""
+    count = data.check_lengths({"x": xs, "y": ys}, f"{model._owner}.evaluate")
+    params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
+    cbs = _callback_list(model, callbacks, verbose, params, history=history, mode="test")
+    cbs.on_test_begin()
+    averages = Averages()
+    for step, index in enumerate(data.batch_indices(count, batch_size, False)):
+        cbs.on_test_batch_begin(step, {"batch": step, "size": len(index)})
+        values, metrics = model._test_arrays(data.take(xs, index), data.take(ys, index), data.take(sws, index))
+        averages.add(values, metrics, len(index))
+        cbs.on_test_batch_end(step, dict(averages.result(), batch=step, size=len(index)))
+    logs = averages.result()
+    cbs.on_test_end(logs)
+    return logs
+
+
+def predict_loop(model, xs, batch_size, verbose, callbacks) -> list:
+    """All outputs, batch by batch, joined on the host."""
+    count = len(xs[0])
+    params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
+    cbs = _callback_list(model, callbacks, verbose, params, history=False, mode="predict")
+    cbs.on_predict_begin()
+    pieces = None
+    for step, index in enumerate(data.batch_indices(count, batch_size, False)):
+        cbs.on_predict_batch_begin(step, {"batch": step, "size": len(index)})
+        outs = model._predict_arrays(data.take(xs, index))
+        pieces = [[] for _ in outs] if pieces is None else pieces
+        for bucket, o in zip(pieces, outs):
+            bucket.append(o)
+        cbs.on_predict_batch_end(step, {"batch": step, "size": len(index)})
+    cbs.on_predict_end()
+    if pieces is None:
+        return [np.zeros((0,) + tuple(d or 0 for d in t.symbolic_shape[1:])) for t in model.outputs]
+    return [np.concatenate(bucket, axis=0) for bucket in pieces]

@@ -1,0 +1,341 @@
+"""Saving and loading: architecture JSON, weights, whole models. No pickle, no code run on load.
+
+Formats, chosen by the file name on save and by the file's first bytes on load:
+- `.h5`/`.hdf5` (needs h5py): the Keras 2 layout, so Keras 2 weight files load too: weights in
+  one group per layer (attrs `layer_names`, `weight_names`); a whole model adds the attrs
+  `model_config`, `training_config` and the groups `model_weights`, `optimizer_weights`.
+- anything else: a NumPy `.npz` (NumPy only) holding a JSON manifest and the arrays
+  `layer{i}_weight{j}` (and `optimizer{k}`), written and read with `allow_pickle=False`.
+Weights are matched to the model's layers by order (layers with weights), or by name.
+Writes go to a temporary file that replaces the target only once complete.
+"""
+import contextlib
+import contextvars
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from multirnn import backends
+from multirnn.models import topology
+
+FORMAT_VERSION = 1
+_H5_SUFFIXES = (".h5", ".hdf5", ".keras1", ".weights.h5")
+_H5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_custom = contextvars.ContextVar("multirnn_custom_objects", default={})
+
+
+# ---- custom objects in force while deserializing
+@contextlib.contextmanager
+def custom_object_scope(custom_objects=None):
+    """Make `custom_objects` (name -> class or function) visible to nested deserialization."""
+    token = _custom.set(dict(_custom.get(), **(custom_objects or {})))
+    try:
+        yield
+    finally:
+        _custom.reset(token)
+
+
+def current_custom_objects(extra=None) -> dict:
+    return dict(_custom.get(), **(extra or {}))
+
+
+# ---- the functional graph as a config
+def _node_refs(model):
+    nodes = {id(n) for n in model._nodes}
+    position = {}
+    for layer in model.layers:
+        own = [n for n in layer.inbound_nodes if id(n) in nodes]
+        position.update({id(n): i for i, n in enumerate(own)})
+    return position
+
+
+def _encode(value, ref):
+    from multirnn.layers.input import SymbolicTensor
+    if isinstance(value, SymbolicTensor):
+        return {"__tensor__": ref(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, ref) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v, ref) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"cannot serialize a layer call argument of type {type(value).__name__}")
+
+
+def _decode(value, resolve):
+    if isinstance(value, dict):
+        if set(value) == {"__tensor__"}:
+            return resolve(value["__tensor__"])
+        return {k: _decode(v, resolve) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, resolve) for v in value]
+    return value
+
+
+def graph_config(model) -> dict:
+    """The functional model as layers, the calls between them, its inputs and outputs."""
+    from multirnn.layers import serialize
+    from multirnn.layers.input import InputLayer
+    position = _node_refs(model)
+
+    def ref(t):
+        return [t.node.layer.name, position[id(t.node)], t.node.outputs.index(t)]
+    nodes = [{"layer": n.layer.name, "inputs": [ref(t) for t in topology.node_main_inputs(n)],
+              "is_list": topology.node_takes_list(n), "args": _encode(list(n.args), ref),
+              "kwargs": _encode(dict(n.kwargs), ref)}
+             for n in model._nodes if not isinstance(n.layer, InputLayer)]
+    return {"name": model.name, "layers": [serialize(layer) for layer in model.layers], "nodes": nodes,
+            "input_layers": [ref(t) for t in model.inputs], "output_layers": [ref(t) for t in model.outputs]}
+
+
+def graph_from_config(cls, config: dict, custom_objects=None):
+    """Rebuild a functional model: create each layer, then replay the calls in order."""
+    from multirnn.layers import deserialize
+    from multirnn.layers.input import InputLayer
+    with custom_object_scope(custom_objects):
+        layers = {}
+        for layer_config in config["layers"]:
+            layer = deserialize(layer_config, current_custom_objects())
+            layers[layer.name] = layer
+        produced = {(name, 0): [layer.output] for name, layer in layers.items() if isinstance(layer, InputLayer)}
+        counts = {}
+
+        def resolve(r):
+            name, node_index, tensor_index = r
+            if (name, node_index) not in produced:
+                raise ValueError(f"model config: layer {name!r} call {node_index} is used before it is made")
+            return produced[(name, node_index)][tensor_index]
+        for node in config["nodes"]:
+            layer = layers[node["layer"]]
+            inputs = [resolve(r) for r in node["inputs"]]
+            out = layer(inputs if node["is_list"] else inputs[0], *_decode(node.get("args", []), resolve),
+                        **_decode(node.get("kwargs", {}), resolve))
+            index = counts.get(layer.name, 0)
+            counts[layer.name] = index + 1
+            produced[(layer.name, index)] = list(out) if isinstance(out, (list, tuple)) else [out]
+        return cls(inputs=[resolve(r) for r in config["input_layers"]],
+                   outputs=[resolve(r) for r in config["output_layers"]], name=config.get("name"))
+
+
+# ---- architecture JSON
+def to_json(model, **kwargs) -> str:
+    """The architecture as JSON (no weights)."""
+    from multirnn import __version__
+    from multirnn.layers import serialize
+    return json.dumps(dict(serialize(model), multirnn_version=__version__, backend=model.backend_name),
+                      default=_json_default, **kwargs)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
+
+
+def check_safe(config, where: str) -> None:
+    """Refuse configs that would run code from the file (Lambda layers, stored functions)."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "Lambda":
+            name = (config.get("config") or {}).get("name", "?")
+            raise ValueError(f"{where}: the model contains a Lambda layer ({name!r}); loading it would run code "
+                             "stored in the file. Pass safe_mode=False if you trust its source")
+        if "bytecode" in config or {"module", "name"} <= set(config) and len(config) == 2:
+            raise ValueError(f"{where}: the model stores a Python function ({config.get('name')!r}); loading it "
+                             "would run code from the file. Pass safe_mode=False if you trust its source")
+        for value in config.values():
+            check_safe(value, where)
+    elif isinstance(config, list):
+        for value in config:
+            check_safe(value, where)
+
+
+def model_from_config(config: dict, custom_objects=None, safe_mode: bool = True, where="model_from_config"):
+    """A model (or layer) from `{'class_name', 'config'}`, built under the current backend."""
+    import multirnn.models  # noqa: F401  (registers Model, Sequential, Merge)
+    from multirnn.layers import deserialize
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"{where}: expected a dict with 'class_name' and 'config', got {type(config).__name__}")
+    if safe_mode:
+        check_safe(config, where)
+    with custom_object_scope(custom_objects):
+        return deserialize({"class_name": config["class_name"], "config": config["config"]},
+                           current_custom_objects())
+
+
+def model_from_json(json_string: str, custom_objects=None, safe_mode: bool = True):
+    """A model from `to_json()`; Lambda layers are refused unless `safe_mode=False`."""
+    try:
+        config = json.loads(json_string)
+    except ValueError as e:
+        raise ValueError(f"model_from_json: not valid JSON ({e})") from None
+    return model_from_config(config, custom_objects, safe_mode, "model_from_json")
+
+
+# ---- weights
+def weight_groups(model) -> list:
+    """[(layer name, [weight names], [arrays])] for the model's top-level layers."""
+    with backends.use(model.backend_name):
+        return [(layer.name, [f"{layer.name}/{layer.weight_name(w)}" for w in layer.weights], layer.get_weights())
+                for layer in model.layers]
+
+
+def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source="the file") -> None:
+    """Set the model's weights from [(layer name, arrays)] read from a file."""
+    owner = f"{type(model).__name__} {model.name!r}"
+    targets = [layer for layer in model.layers if layer.weights]
+    groups = [(name, arrays) for name, arrays in groups if arrays]
+    if by_name:
+        by = {layer.name: layer for layer in targets}
+        for name, arrays in groups:
+            layer = by.get(name)
+            if layer is None:
+                continue
+            if skip_mismatch and _mismatch(layer, arrays):
+                continue
+            layer.set_weights(arrays)
+        return
+    if len(groups) != len(targets):
+        raise ValueError(f"{owner}: {source} holds weights for {len(groups)} layer(s) "
+                         f"({', '.join(n for n, _ in groups)}) but the model has {len(targets)} layer(s) with "
+                         f"weights ({', '.join(layer.name for layer in targets)})")
+    for layer, (name, arrays) in zip(targets, groups):
+        try:
+            layer.set_weights(arrays)
+        except ValueError as e:
+            raise ValueError(f"{owner}: loading weights of {name!r} from {source} into layer {layer.name!r}: {e}") \
+                from None
+
+
+def _mismatch(layer, arrays) -> bool:
+    shapes = [tuple(w.shape) for w in layer.get_weights()]
+    return len(shapes) != len(arrays) or any(s != np.shape(a) for s, a in zip(shapes, arrays))
+
+
+def save_weights(model, path, overwrite: bool = True) -> None:
+    """Write the weights: Keras 2 HDF5 for `.h5`/`.hdf5`, else the portable `.npz`."""
+    model._require_built("weights to save")
+    path = os.fspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
+    groups = weight_groups(model)
+    if path.lower().endswith(_H5_SUFFIXES):
+        from multirnn.models import h5_format
+        _atomic_write(path, lambda f: h5_format.write(f, groups, None))
+    else:
+        _atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights"}, groups, []))
+
+
+def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False) -> None:
+    """Read weights saved by `save_weights` or `save`, or a Keras 2 `.h5` weight/model file."""
+    model._require_built("weights to load into")
+    manifest, groups, _ = read_file(os.fspath(path))
+    set_weight_groups(model, groups, by_name, skip_mismatch, os.fspath(path))
+
+
+# ---- whole models
+def save_model(model, path, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Write architecture, weights and (if compiled) the training config and optimizer state."""
+    model._require_built("weights to save")
+    path = os.fspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save: {path} exists and overwrite=False")
+    from multirnn import __version__, optimizers
+    from multirnn.layers import serialize
+    manifest = {"format": "multirnn-model", "version": FORMAT_VERSION, "multirnn_version": __version__,
+                "backend": model.backend_name, "model_config": serialize(model)}
+    optimizer_weights = []
+    if include_optimizer and getattr(model, "optimizer", None) is not None and model._compiled is not None:
+        manifest["training_config"] = dict(model._compiled.config(),
+                                           optimizer_config=optimizers.serialize(model.optimizer))
+        with backends.use(model.backend_name):
+            optimizer_weights = [np.asarray(w) for w in model.optimizer.get_weights()]
+    json.dumps(manifest, default=_json_default)  # fail before touching the file
+    groups = weight_groups(model)
+    if path.lower().endswith(_H5_SUFFIXES):
+        from multirnn.models import h5_format
+        _atomic_write(path, lambda f: h5_format.write(f, groups, manifest, optimizer_weights))
+    else:
+        _atomic_write(path, lambda f: _write_npz(f, manifest, groups, optimizer_weights))
+
+
+def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+    """A model saved by `save`, under the current backend; Lambda layers need `safe_mode=False`."""
+    path = os.fspath(path)
+    manifest, groups, optimizer_weights = read_file(path)
+    if manifest and manifest.get("format") == "keras-h5":
+        raise ValueError(f"load_model: {path} is a Keras model file; multirnn reads only its weights: build the "
+                         "same model and call model.load_weights(path)")
+    if not manifest or "model_config" not in manifest:
+        raise ValueError(f"load_model: {path} holds weights only (no architecture); build the model and "
+                         "call model.load_weights(path)")
+    model = model_from_config(manifest["model_config"], custom_objects, safe_mode, f"load_model({path!r})")
+    set_weight_groups(model, groups, source=path)
+    training = manifest.get("training_config")
+    if compile and training:
+        from multirnn import optimizers
+        with custom_object_scope(custom_objects):
+            optimizer = optimizers.deserialize(training["optimizer_config"], custom_objects)
+            model.compile(optimizer, loss=_unnamed(training["loss"]), metrics=_unnamed(training.get("metrics")),
+                          loss_weights=_unnamed(training.get("loss_weights")),
+                          sample_weight_mode=_unnamed(training.get("sample_weight_mode")))
+        if optimizer_weights:
+            with backends.use(model.backend_name):
+                optimizer.build(model.trainable_weights)
+                optimizer.set_weights(optimizer_weights)
+    return model
+
+
+def _unnamed(per_output):
+    """A dict keyed by output name is kept; one that maps a single output is unwrapped."""
+    if isinstance(per_output, dict) and len(per_output) == 1:
+        return next(iter(per_output.values()))
+    return per_output
+
+
+# ---- files
+def _atomic_write(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_npz(f, manifest: dict, groups: list, optimizer_weights: list) -> None:
+    manifest = dict(manifest, layers=[{"name": n, "weights": w} for n, w, _ in groups],
+                    optimizer_weights=len(optimizer_weights))
+    arrays = {"manifest": np.array(json.dumps(manifest, default=_json_default))}
+    for i, (_, _, values) in enumerate(groups):
+        arrays.update({f"layer{i}_weight{j}": np.asarray(v) for j, v in enumerate(values)})
+    arrays.update({f"optimizer{k}": np.asarray(v) for k, v in enumerate(optimizer_weights)})
+    np.savez(f, **arrays)
+
+
+def read_file(path: str):
+    """(manifest or None, [(layer name, arrays)], optimizer arrays) from any supported file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == _H5_MAGIC:
+        from multirnn.models import h5_format
+        return h5_format.read(path)
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{path} is neither a multirnn .npz file nor an HDF5 (.h5) file")
+    with np.load(path, allow_pickle=False) as npz:
+        if "manifest" not in npz.files:
+            raise ValueError(f"{path} is an .npz file without a multirnn manifest")
+        manifest = json.loads(str(npz["manifest"]))
+        groups = [(entry["name"], [npz[f"layer{i}_weight{j}"] for j in range(len(entry["weights"]))])
+                  for i, entry in enumerate(manifest["layers"])]
+        optimizer = [npz[f"optimizer{k}"] for k in range(manifest.get("optimizer_weights", 0))]
+    return (manifest if manifest.get("format") == "multirnn-model" else None), groups, optimizer

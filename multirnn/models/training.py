@@ -1,0 +1,242 @@
+"""Training shared by `Model` and `Sequential`: compile, fit, evaluate, predict and the batch methods.
+
+A training step is `K.value_and_grad` of the loss (model run in the learning phase 1, plus the
+layers' regularization losses), then `optimizer.apply_gradients`, then the weight constraints.
+Everything runs under the backend the model was created under.
+"""
+import contextlib
+
+import numpy as np
+
+from multirnn import backends
+from multirnn import backend as K
+from multirnn.backends import config
+from multirnn.models import data
+from multirnn.models.compile_utils import Compiled
+
+
+@contextlib.contextmanager
+def learning_phase(value: int):
+    """Set the learning phase for a block, restoring the previous one after."""
+    previous = config.learning_phase()
+    config.set_learning_phase(value)
+    try:
+        yield
+    finally:
+        config.set_learning_phase(previous)
+
+
+class Trainer:
+    """compile/fit/evaluate/predict for a model with `inputs`, `outputs`, `input_names`, `output_names`."""
+
+    def _init_trainer(self) -> None:
+        self.optimizer, self._compiled, self._compile_args = None, None, None
+        self.stop_training, self.history = False, None
+
+    @property
+    def _owner(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+    # ---- compile
+    def compile(self, optimizer, loss=None, metrics=None, loss_weights=None, sample_weight_mode=None,
+                **kwargs) -> None:
+        """Choose the optimizer, the loss(es) and metrics (names or objects; lists or dicts per output)."""
+        if kwargs:
+            raise TypeError(f"{self._owner}.compile: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        from multirnn import optimizers
+        from multirnn.models.saving import current_custom_objects
+        with backends.use(self.backend_name):
+            try:
+                self.optimizer = optimizers.get(optimizer)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{self._owner}.compile: optimizer {optimizer!r}: {e}") from None
+            self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                      sample_weight_mode=sample_weight_mode, custom=current_custom_objects())
+            self._compiled = self._resolve_compile()
+
+    def _resolve_compile(self):
+        names = self.output_names if self.outputs else [self.layers[-1].name] if self.layers else ["output"]
+        shapes = [t.symbolic_shape for t in self.outputs] if self.outputs else [None] * len(names)
+        return Compiled(self._owner, names, shapes, **self._compile_args)
+
+    def _require_compiled(self, what: str) -> Compiled:
+        if self._compile_args is None:
+            raise RuntimeError(f"{self._owner}: call compile(optimizer, loss) before {what}")
+        stale = self._compiled is None or self._compiled.names != self.output_names
+        if stale or (self.outputs and not self._compiled.shapes_known):
+            self._compiled = self._resolve_compile()
+        return self._compiled
+
+    @property
+    def metrics_names(self) -> list:
+        if self._compiled is None:
+            return []
+        return self._compiled.loss_names + self._compiled.metric_names
+
+    # ---- data
+    def _ensure_built(self, arrays) -> None:
+        """Build a deferred model from the data (Sequential overrides this)."""
+
+    def _inputs(self, x, what: str) -> list:
+        owner = f"{self._owner}.{what}"
+        if not self.outputs:
+            self._ensure_built(data.as_arrays(x, ["input"], "input", owner))
+            if not self.outputs:
+                raise ValueError(f"{owner}: the model is not built and has no layers to build")
+        arrays = data.as_arrays(x, self.input_names, "input", owner)
+        return data.check_shapes(arrays, [t.symbolic_shape for t in self.inputs], self.input_names, "input", owner)
+
+    def _targets(self, y, what: str) -> list:
+        arrays = data.as_arrays(y, self.output_names, "output", f"{self._owner}.{what}")
+        out = []
+        for a, t in zip(arrays, self.outputs):
+            if a.ndim == len(t.symbolic_shape) - 1:
+                a = a[..., None]
+            out.append(a)
+        return out
+
+    def _prepare(self, x, y, sample_weight, class_weight, what: str):
+        xs = self._inputs(x, what)
+        compiled = self._require_compiled(what)
+        ys = self._targets(y, what)
+        data.check_lengths({"x": xs, "y": ys}, f"{self._owner}.{what}")
+        sws = data.sample_weights_for(sample_weight, class_weight, ys, self.output_names,
+                                      compiled.sample_weight_modes, f"{self._owner}.{what}")
+        return xs, ys, sws
+
+    def _tensors(self, arrays: list, like=None) -> list:
+        out = []
+        for i, a in enumerate(arrays):
+            if a is None:
+                out.append(None)
+                continue
+            dtype = None
+            if like is not None and a.dtype.kind in "iub":
+                declared = getattr(like[i].node.layer, "dtype", None)
+                if isinstance(declared, str) and declared.startswith(("int", "uint")):
+                    dtype = declared
+            out.append(K.constant(a, dtype))
+        return out
+
+    # ---- one batch
+    def _run(self, xs: list, training: bool):
+        with learning_phase(1 if training else 0):
+            outs, masks = self.call_with_masks(xs if len(xs) > 1 else xs[0], None, training)
+        many = len(self.outputs) > 1
+        return (list(outs) if many else [outs]), (list(masks) if many else [masks])
+
+    def _loss(self, compiled, x_t, y_t, w_t, training: bool):
+        outputs, masks = self._run(x_t, training)
+        total, parts = compiled.loss(y_t, outputs, w_t, masks)
+        for extra in self.losses:
+            total = total + extra
+        return total, (parts, outputs, masks)
+
+    def _step_logs(self, compiled, total, parts, y_t, outputs, masks) -> list:
+        values = [("loss", float(np.asarray(K.to_numpy(total))))]
+        if len(compiled.loss_names) > 1:
+            values += [(n, float(np.asarray(K.to_numpy(p)))) for n, p in zip(compiled.loss_names[1:], parts)]
+        metrics = [(n, _host(v), None if m is None else _host(m))
+                   for n, v, m in compiled.metrics(y_t, outputs, masks)]
+        return values, metrics
+
+    def _train_arrays(self, xs, ys, sws):
+        compiled = self._compiled
+        x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
+        variables = self.trainable_weights
+        (total, (parts, outputs, masks)), grads = K.value_and_grad(
+            lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+        self.optimizer.apply_gradients(list(zip(grads, variables)))
+        trainable = {id(v) for v in variables}
+        for var, constraint in self.constraints:
+            if id(var) in trainable:
+                K.update(var, constraint(var))
+        return self._step_logs(compiled, total, parts, y_t, outputs, masks)
+
+    def _test_arrays(self, xs, ys, sws):
+        compiled = self._compiled
+        x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
+        total, (parts, outputs, masks) = self._loss(compiled, x_t, y_t, w_t, False)
+        return self._step_logs(compiled, total, parts, y_t, outputs, masks)
+
+    def _predict_arrays(self, xs) -> list:
+        outputs, _ = self._run(self._tensors(xs, self.inputs), False)
+        return [np.asarray(K.to_numpy(o)) for o in outputs]
+
+    # ---- public batch methods
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+        with backends.use(self.backend_name):
+            xs, ys, sws = self._prepare(x, y, sample_weight, class_weight, "train_on_batch")
+            return _scalars(*self._train_arrays(xs, ys, sws))
+
+    def test_on_batch(self, x, y, sample_weight=None):
+        """The loss (and metrics) of one batch, without training."""
+        with backends.use(self.backend_name):
+            xs, ys, sws = self._prepare(x, y, sample_weight, None, "test_on_batch")
+            return _scalars(*self._test_arrays(xs, ys, sws))
+
+    def predict_on_batch(self, x):
+        """The outputs for one batch, as NumPy arrays."""
+        with backends.use(self.backend_name):
+            out = self._predict_arrays(self._inputs(x, "predict_on_batch"))
+        return out[0] if len(out) == 1 else out
+
+    # ---- whole datasets
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, **kwargs):
+        """Train for `epochs` (Keras 1: `nb_epoch`) over the data in batches; returns a `History`."""
+        from multirnn.models.fit_loop import fit_loop
+        if "nb_epoch" in kwargs:
+            if epochs != 1:
+                raise TypeError(f"{self._owner}.fit: got both 'nb_epoch' (Keras 1) and 'epochs'; give only one")
+            epochs = kwargs.pop("nb_epoch")
+        if kwargs:
+            raise TypeError(f"{self._owner}.fit: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        with backends.use(self.backend_name):
+            return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                            shuffle, class_weight, sample_weight, initial_epoch)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, callbacks=None):
+        """The loss (and metrics) over the data: a scalar, or a list in `metrics_names` order."""
+        from multirnn.models.fit_loop import evaluate_loop
+        with backends.use(self.backend_name):
+            xs, ys, sws = self._prepare(x, y, sample_weight, None, "evaluate")
+            logs = evaluate_loop(self, xs, ys, sws, batch_size or 32, verbose, callbacks)
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose=0, callbacks=None):
+        """The outputs for all samples, computed in batches; NumPy arrays."""
+        from multirnn.models.fit_loop import predict_loop
+        with backends.use(self.backend_name):
+            xs = self._inputs(x, "predict")
+            data.check_lengths({"x": xs}, f"{self._owner}.predict")
+            out = predict_loop(self, xs, batch_size or 32, verbose, callbacks)
+        return out[0] if len(out) == 1 else out
+
+    def predict_proba(self, x, batch_size=None, verbose=0):
+        """Keras 1: the predicted probabilities (the model's outputs)."""
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def predict_classes(self, x, batch_size=None, verbose=0):
+        """Keras 1: the argmax class per sample, or 0/1 by thresholding a single sigmoid output at 0.5."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if isinstance(proba, list):
+            raise ValueError(f"{self._owner}.predict_classes needs a model with one output")
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
+
+def _host(x):
+    return np.asarray(K.to_numpy(x), dtype=np.float64)
+
+
+def _scalars(values, metrics):
+    """A scalar loss, or [loss, output losses..., metrics...] averaged over the batch."""
+    from multirnn.models.fit_loop import Averages
+    averages = Averages()
+    averages.add(values, metrics, 1)
+    out = list(averages.result().values())
+    return out[0] if len(out) == 1 else out
