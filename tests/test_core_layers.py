@@ -57,8 +57,9 @@ def test_single_input_layers_match_tf_keras(K, float64, name, args, kwargs, shap
     assert_close(got, expected, "float64", f"{name} on {K.backend()} vs tf_keras")
     assert ours.compute_output_shape((None,) + shape[1:]) == tuple(theirs.compute_output_shape((None,) + shape[1:]))
     if name == "ActivityRegularization":
-        penalty = 0.5 * np.abs(got).sum() + 0.25 * np.square(got).sum()
+        penalty = (0.5 * np.abs(got).sum() + 0.25 * np.square(got).sum()) / len(got)
         assert_close(K.to_numpy(ours.losses[0]), penalty, "float64", "activity penalty")
+        assert_close(K.to_numpy(ours.losses[0]), np.asarray(theirs.losses[0]), "float64", "tf_keras activity penalty")
 
 
 # (class name, kwargs, input shapes)

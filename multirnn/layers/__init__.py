@@ -39,3 +39,11 @@ def deserialize(config: dict, custom_objects=None):
         raise ValueError(f"Unknown layer class {name!r}; known: {', '.join(sorted(classes))} "
                          "(pass custom_objects= for your own layers)")
     return classes[name].from_config(config["config"])
+
+
+def __getattr__(name: str):
+    """`from multirnn.layers import Merge` (the Keras 1 spelling) without a circular import."""
+    if name == "Merge":
+        from multirnn.models import Merge
+        return Merge
+    raise AttributeError(f"module 'multirnn.layers' has no attribute {name!r}")

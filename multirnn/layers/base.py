@@ -167,7 +167,7 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Regularization penalties of the weights now, plus those of the last call's activity."""
+        """Weight penalties now, plus the last call's activity penalties (per sample, as tf.keras)."""
         with backends.use(self.backend_name):
             return [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
 
@@ -207,8 +207,8 @@ class Layer:
             kwargs = {k: v for k, v in kwargs.items() if k in self._call_args() or self._call_takes_kwargs()}
             outputs = self.call(inputs, *args, **kwargs)
             if self.activity_regularizer is not None:
-                first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-                self._activity_losses = [self.activity_regularizer(first)]
+                self._activity_losses = [self.activity_regularizer(out) / float(K.int_shape(out)[0])
+                                         for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
             return outputs
 
     def _call_args(self):

@@ -78,5 +78,6 @@ def call_symbolic(layer, inputs, args, kwargs):
     node.outputs = [SymbolicTensor(s, dtype if dtype not in ("int32", "int64") else "float32", node, i)
                     for i, s in enumerate(out_shapes)]
     node.index = len(layer.inbound_nodes)
+    node.input_is_list = isinstance(inputs, (list, tuple))
     layer.inbound_nodes.append(node)
     return node.outputs if multiple else node.outputs[0]
