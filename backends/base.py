@@ -237,7 +237,7 @@ class Backend:
             if tuple(mask_shape[:2]) != tuple(shape[:2]):
                 raise ValueError(f"rnn: mask of shape {tuple(mask_shape)} does not match inputs "
                                  f"(batch, time) = {tuple(shape[:2])}")
-            mask = self.cast(mask, "bool")
+            mask = self.cast(mask if self.is_tensor(mask) else self.constant(mask, "bool"), "bool")
         constants = list(constants or [])
         states = list(initial_states)
         time_major = self.unstack(inputs, axis=1)

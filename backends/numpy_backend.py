@@ -227,10 +227,11 @@ class NumpyBackend(Backend):
 
     @primitive
     def relu(self, x, alpha=0.0, max_value=None, threshold=0.0):
-        out = self.xp.where(x > threshold, x, alpha * (x - threshold) if alpha else 0).astype(x.dtype)
+        below = alpha * (x - threshold) if alpha else self.xp.where(self.xp.isnan(x), x, 0)
+        out = self.xp.where(x > threshold, x, below).astype(x.dtype)
         return self.xp.minimum(out, max_value).astype(x.dtype) if max_value is not None else out
-    defvjp(relu, lambda K, g, ans, x, alpha=0.0, max_value=None, threshold=0.0: g * K.xp.where(
-        x > threshold, 1 if max_value is None else (x < max_value), alpha).astype(x.dtype))
+    defvjp(relu, lambda K, g, ans, x, alpha=0.0, max_value=None, threshold=0.0: g * (
+        K.xp.where(x > threshold, 1, alpha) * (1 if max_value is None else ans < max_value)).astype(x.dtype))
 
     @primitive
     def elu(self, x, alpha=1.0):
@@ -295,10 +296,12 @@ class NumpyBackend(Backend):
         return self.xp.logical_and(_plain(a), _plain(b))
 
     def any(self, x, axis=None, keepdims=False):
-        return self.xp.any(_plain(x), axis=axis, keepdims=keepdims)
+        x = _plain(x)
+        return self.xp.any(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
     def all(self, x, axis=None, keepdims=False):
-        return self.xp.all(_plain(x), axis=axis, keepdims=keepdims)
+        x = _plain(x)
+        return self.xp.all(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
     def argmax(self, x, axis=-1):
         return self.xp.argmax(_plain(x), axis=axis)

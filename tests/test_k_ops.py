@@ -394,3 +394,23 @@ def test_crossentropies_match_tf_keras(from_logits):
         expected = getattr(tfk, name)(tf.constant(t), tf.constant(out), from_logits=from_logits).numpy()
         np.testing.assert_allclose(getattr(K, name)(t, out, from_logits=from_logits), expected, rtol=1e-12,
                                    err_msg=name)
+
+
+def test_relu_propagates_nan_and_zeroes_gradient_above_the_cap(K, float64):
+    x = K.variable(np.array([-2.0, -0.5, 0.5, 1.5, 3.0]))
+    assert np.isnan(K.to_numpy(K.relu(K.constant([np.nan])))).all()
+    _, (g,) = K.value_and_grad(lambda: K.sum(K.relu(x, alpha=0.1, max_value=1.0)), [x])
+    np.testing.assert_array_equal(K.to_numpy(g), [0.1, 0.1, 1.0, 0.0, 0.0])
+
+
+def test_any_all_accept_axis_lists(K):
+    t = K.constant(np.array([[[1, 0], [0, 0]], [[0, 0], [0, 0]]]), "bool")
+    np.testing.assert_array_equal(K.to_numpy(K.any(t, axis=[1, 2])), [True, False])
+    np.testing.assert_array_equal(K.to_numpy(K.all(K.logical_and(t, t), axis=[0, 1])), [False, False])
+
+
+def test_rnn_accepts_a_host_mask(K):
+    inputs = K.constant(np.ones((2, 3, 1)))
+    last, _, _ = K.rnn(lambda x, s: (x + s[0], [x + s[0]]), inputs, [K.zeros((2, 1))],
+                       mask=np.array([[True, False, True], [True, True, True]]))
+    np.testing.assert_allclose(K.to_numpy(last).ravel(), [2.0, 3.0])
