@@ -6,6 +6,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
+HAS_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
 
 _EXTRA = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy"}
 _MODULE = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy"}

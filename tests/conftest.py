@@ -40,6 +40,21 @@ def float64():
     config.set_floatx(previous)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """The tensors in the tests are tiny: one BLAS and one torch thread are much faster than
+    several on a busy machine, where spinning threads slow small products 10-50x."""
+    if frameworks.HAS_TORCH:
+        import torch
+        torch.set_num_threads(1)
+    if frameworks.HAS_THREADPOOLCTL:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1):
+            yield
+    else:
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _restore_settings():
     previous = (config.floatx(), config.epsilon())

@@ -274,3 +274,15 @@ def test_masked_and_weighted_losses_and_metrics_match_tf_keras(weighting):
     model.compile("sgd", "mse", sample_weight_mode=mode, metrics=["mae"])
     expected = keras_model.evaluate(x, y, sample_weight=weights, verbose=0)
     np.testing.assert_allclose(model.evaluate(x, y, sample_weight=weights, verbose=0), expected, atol=1e-5)
+
+
+def test_stateful_fit_needs_whole_batches_before_any_update():
+    from multirnn.layers import LSTM, Dense
+    from multirnn.models import Sequential
+    model = Sequential([LSTM(2, stateful=True, batch_input_shape=(4, 3, 5)), Dense(1)])
+    model.compile("sgd", "mse")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"is stateful, so the number of samples \(10\) must be a multiple of "
+                                         r"batch_size \(4\)"):
+        model.fit(np.ones((10, 3, 5)), np.ones((10, 1)), batch_size=4, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -108,7 +108,6 @@ class Recurrent(Layer):
         if self.stateful and input_shape[0] is None:
             self._stateful_batch_error()
         self.input_dim = int(input_shape[-1])
-        self.batch_input_shape = self.batch_input_shape or (None,) + tuple(input_shape[1:])
         width = self.gates * self.units
         self.kernel = self.add_weight("kernel", (self.input_dim, width), self.kernel_initializer,
                                       self.kernel_regularizer, self.kernel_constraint)

@@ -102,9 +102,10 @@ class Compiled:
     @property
     def metric_names(self) -> list:
         """Display names of the metrics; dict-valued metrics are named when first computed."""
-        names = []
+        names, seen = [], getattr(self, "_dict_keys", {})
         for prefix, fns in zip(self._prefix, self.metric_fns):
-            names += [prefix + name for name, _ in fns]
+            for name, _ in fns:
+                names += [prefix + key for key in seen.get(prefix + name, [name])]
         return names
 
     def loss(self, ys, outputs, weights, masks):
@@ -126,6 +127,7 @@ class Compiled:
                 value = fn(y, pred)
                 if isinstance(value, dict):
                     out += [(prefix + key, v, mask) for key, v in value.items()]
+                    self._dict_keys = dict(getattr(self, "_dict_keys", {}), **{prefix + name: list(value)})
                 else:
                     out.append((prefix + name, value, mask))
         return out

@@ -66,6 +66,14 @@ def _validation(model, validation_data, validation_split, xs, ys, sws):
     return (xs, ys, sws), None
 
 
+def _check_stateful_batches(model, count: int, batch_size: int) -> None:
+    """A stateful model needs whole batches of its fixed size: say so before any update is made."""
+    stateful = [layer for layer in getattr(model, "layers", []) if getattr(layer, "stateful", False)]
+    if stateful and count % batch_size:
+        raise ValueError(f"{model._owner}.fit: layer {stateful[0].name!r} is stateful, so the number of samples "
+                         f"({count}) must be a multiple of batch_size ({batch_size})")
+
+
 def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
              class_weight, sample_weight, initial_epoch):
     """Train over the data; returns the History callback."""
@@ -73,6 +81,7 @@ def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_spl
     (xs, ys, sws), val = _validation(model, validation_data, validation_split, xs, ys, sws)
     batch_size = batch_size or 32
     count = len(xs[0])
+    _check_stateful_batches(model, count, batch_size)
     steps = -(-count // batch_size)
     params = {"batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": count, "verbose": verbose,
               "do_validation": val is not None, "metrics": list(model.metrics_names)}
