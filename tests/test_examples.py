@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from multirnn import backends
-from multirnn.backends import frameworks
 from multirnn.models import Model
 from multirnn.utils import set_random_seed
 
