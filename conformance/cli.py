@@ -1,0 +1,172 @@
+"""`python -m multirnn.conformance`: run the matrix on what is installed, print a summary, write JSON."""
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from typing import List, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA-probe noise on CPU machines
+
+from . import known, matrix, oracles as oracle_mod  # noqa: E402
+from .report import summarize, table  # noqa: E402
+from .runner import TOLERANCE, quiet_threads, run_matrix  # noqa: E402
+
+DTYPES = {"matrix": [None], "float64": ["float64"], "float32": ["float32"], "both": ["float64", "float32"]}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m multirnn.conformance",
+                                description="Run the recurrent-layer conformance matrix on every installed backend.")
+    p.add_argument("--backends", help="comma-separated backends (default: every one that loads here)")
+    p.add_argument("--dtype", default="matrix", choices=sorted(DTYPES),
+                   help="matrix: each configuration's own dtype (default); both: float64 and float32")
+    p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
+    p.add_argument("--only", help="comma-separated id globs or substrings, e.g. 'lstm-*-bi_concat*'")
+    p.add_argument("--quick", action="store_true", help="only the covering subset (every pair of option values)")
+    p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs")
+    p.add_argument("--jobs", "-j", default="1", help="worker processes ('auto' = one per CPU)")
+    p.add_argument("--steps", type=int, default=3, help="optimizer steps per configuration (default 3)")
+    p.add_argument("--json", help="write the full results to this JSON file")
+    p.add_argument("--known", help="known-differences file (default: the packaged, empty one)")
+    p.add_argument("--list", action="store_true", help="list the selected configuration ids and exit")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    return p
+
+
+def _select(args) -> list:
+    configs = matrix.quick() if args.quick else matrix.configurations()
+    configs = matrix.select(args.only, configs)
+    if args.shard:
+        k, n = (int(v) for v in args.shard.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError(f"--shard {args.shard}: expected K/N with 1 <= K <= N")
+        configs = configs[k - 1::n]
+    return configs
+
+
+def _backends(args) -> List[str]:
+    from multirnn import backends
+    if args.backends:
+        return [backends.check_name(b) for b in args.backends.split(",") if b.strip()]
+    return backends.available()
+
+
+def _oracles(args) -> List[str]:
+    if args.oracles in ("none", ""):
+        return []
+    installed = oracle_mod.available()
+    if args.oracles == "all":
+        return installed
+    names = [o.strip() for o in args.oracles.split(",") if o.strip()]
+    for name in names:
+        if name not in oracle_mod.ORACLES:
+            raise ValueError(f"unknown oracle {name!r}; known: {', '.join(oracle_mod.ORACLES)}")
+    return [n for n in names if n in installed]
+
+
+class Progress:
+    """One updating line on a terminal, a line every 5% elsewhere."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.start, self.failed, self.last = quiet, time.perf_counter(), 0, -1
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, result) -> None:
+        self.failed += not result.passed
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / done * (total - done)
+        line = (f"[{done}/{total}] {100 * done / total:5.1f}%  {elapsed:6.0f}s elapsed  ~{eta:5.0f}s left  "
+                f"failures: {self.failed}")
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if done == total else ""))
+        elif done == total or done * 20 // total != self.last:
+            self.last = done * 20 // total
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def repro(result, backend_names, oracle_names) -> str:
+    """The one-line command that reruns this configuration alone."""
+    parts = ["python -m multirnn.conformance", "--only", shlex.quote(result.name), "--dtype", result.dtype,
+             "--backends", ",".join(backend_names), "--oracles", ",".join(oracle_names) or "none"]
+    return " ".join(parts)
+
+
+def render(summary: dict, results, backend_names, oracle_names, wall: float) -> str:
+    """The summary: totals, worst difference per pair and dtype, time per side, failures with repro lines."""
+    lines = [f"configurations: {summary['configurations']}   checks: {summary['checks']}   "
+             f"failed: {summary['failed']}   known differences: {summary['known']}   wall time: {wall:.1f}s",
+             f"backends: {', '.join(backend_names)}   oracles: {', '.join(oracle_names) or 'none'}   "
+             f"tolerance: float64 {TOLERANCE['float64']:.0e}, float32 {TOLERANCE['float32']:.0e} (scaled by max(1, |x|))",
+             ""]
+    rows = []
+    for pair, entry in summary["pairs"].items():
+        worst = "  ".join(f"{d} {v:.2g}" for d, v in sorted(entry["worst"].items()))
+        rows.append([pair, entry["configs"], entry["checks"], worst, entry["failures"]])
+    lines.append(table(rows, ["pair", "configs", "checks", "worst scaled diff", "failed checks"]))
+    seconds = "  ".join(f"{side} {s:.1f}s" for side, s in summary["seconds"].items())
+    lines += ["", f"time per side: {seconds}"]
+    if summary["not_applicable"]:
+        lines.append("oracle not applicable (dropout, masks, torch gate set): " +
+                     ", ".join(f"{k} {v}" for k, v in summary["not_applicable"].items()))
+    listed = [r for r in results if r.known]
+    if listed:
+        lines += ["", f"KNOWN DIFFERENCES ({len(listed)}):"]
+        lines += [f"  {r.name} [{r.dtype}]: {'; '.join(r.known)}" for r in listed]
+    failed = [r for r in results if not r.passed]
+    if failed:
+        lines += ["", f"FAILURES ({len(failed)}):"]
+        for r in failed:
+            lines.append(f"  {r.name} [{r.dtype}]")
+            lines += [f"      {d}" for d in r.failures()[:6]]
+            lines.append(f"      repro: {repro(r, backend_names, oracle_names)}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
+    """Run the selected matrix; 0 when everything conforms, 1 on any failure, 2 on bad arguments.
+
+    `tune_threads` limits torch and TensorFlow to one thread each in this process (the command does).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        configs = _select(args)
+        if args.list:
+            print("\n".join(c.id for c in configs))
+            return 0
+        entries = known.load(args.known)
+        backend_names = _backends(args)
+        oracle_names = _oracles(args)
+        workers = (os.cpu_count() or 1) if args.jobs == "auto" else int(args.jobs)
+    except (ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not configs:
+        print("error: no configuration matches", file=sys.stderr)
+        return 2
+    if tune_threads:
+        quiet_threads(backend_names + oracle_names)
+    start = time.perf_counter()
+    results = run_matrix(configs, backend_names, DTYPES[args.dtype], oracle_names, Progress(args.quiet),
+                         workers, args.steps)
+    for r in results:
+        known.apply(r, entries)
+    wall = time.perf_counter() - start
+    summary = summarize(results)
+    print(render(summary, results, backend_names, oracle_names, wall))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"summary": summary, "wall_seconds": wall, "backends": backend_names,
+                       "oracles": oracle_names, "results": [r.as_dict() for r in results]},
+                      f, indent=1, default=_json_default)
+    return 1 if summary["failed"] else 0
+
+
+def _json_default(value):
+    if isinstance(value, float):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,163 @@
+"""Differences between two results, per configuration and over a whole run, as tables and JSON."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+@dataclass
+class TensorDiff:
+    """The max abs and scaled differences of one named tensor between two sides."""
+    name: str
+    abs: float
+    rel: float
+    tol: float
+    ok: bool
+    note: str = ""
+
+    def line(self) -> str:
+        status = "ok" if self.ok else "FAIL"
+        extra = f" ({self.note})" if self.note else ""
+        return f"{self.name}: max abs {self.abs:.3g}, rel {self.rel:.3g}, tol {self.tol:.0e} {status}{extra}"
+
+
+def compare_arrays(name: str, a: Optional[np.ndarray], b: Optional[np.ndarray], tol: float) -> TensorDiff:
+    """Pass when max|a-b| <= tol * max(1, max|a|, max|b|); tol 0 means bit-exact."""
+    if a is None or b is None:
+        return TensorDiff(name, np.inf, np.inf, tol, False, "missing on " + ("the first side" if a is None else "the second side"))
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return TensorDiff(name, np.inf, np.inf, tol, False, f"shape {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return TensorDiff(name, 0.0, 0.0, tol, True)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if not (np.all(np.isfinite(a64)) and np.all(np.isfinite(b64))):
+        same = np.array_equal(a64, b64, equal_nan=True)
+        return TensorDiff(name, 0.0 if same else np.inf, 0.0 if same else np.inf, tol, same, "non-finite values")
+    diff = float(np.max(np.abs(a64 - b64)))
+    scale = max(1.0, float(np.max(np.abs(a64))), float(np.max(np.abs(b64))))
+    if tol == 0.0:
+        ok = bool(np.array_equal(a, b)) and a.dtype == b.dtype
+        return TensorDiff(name, diff, diff / scale, tol, ok, "" if ok else "must be bit-identical")
+    return TensorDiff(name, diff, diff / scale, tol, diff <= tol * scale)
+
+
+@dataclass
+class Report:
+    """Several backends (and oracles) on one subject: the diffs of every pair, errors, seconds per side."""
+    name: str
+    dtype: str
+    pairs: Dict[Tuple[str, str], List[TensorDiff]] = field(default_factory=dict)
+    errors: Dict[str, str] = field(default_factory=dict)
+    seconds: Dict[str, float] = field(default_factory=dict)
+    skipped: Dict[str, str] = field(default_factory=dict)
+    known: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(d.ok for diffs in self.pairs.values() for d in diffs)
+
+    @property
+    def passed(self) -> bool:
+        """Ok, or failing only where the known-differences file says why."""
+        return self.ok or bool(self.known)
+
+    @property
+    def checks(self) -> int:
+        return sum(len(d) for d in self.pairs.values())
+
+    def failed_sides(self) -> set:
+        """Names of the backends/oracles involved in a failing pair or an error."""
+        sides = set(self.errors)
+        for (a, b), diffs in self.pairs.items():
+            if any(not d.ok for d in diffs):
+                sides.update((a, b))
+        return sides
+
+    def failures(self) -> List[str]:
+        lines = [f"{side}: {err}" for side, err in self.errors.items()]
+        for (a, b), diffs in self.pairs.items():
+            lines += [f"{a} vs {b}: {d.line()}" for d in diffs if not d.ok]
+        return lines
+
+    def worst(self, pair) -> float:
+        return max((d.rel for d in self.pairs.get(pair, [])), default=0.0)
+
+    def max_abs(self, a: str, b: str, tensor: str) -> float:
+        """The max abs difference of one tensor between two sides."""
+        diffs = self.pairs.get((a, b)) or self.pairs[(b, a)]
+        return next(d.abs for d in diffs if d.name == tensor)
+
+    def table(self) -> str:
+        """Every compared tensor: side pair, name, max abs and scaled differences, status."""
+        rows = [[f"{a} vs {b}", d.name, f"{d.abs:.3g}", f"{d.rel:.3g}", f"{d.tol:.0e}",
+                 "ok" if d.ok else "FAIL" + (f" ({d.note})" if d.note else "")]
+                for (a, b), diffs in self.pairs.items() for d in diffs]
+        text = f"{self.name} [{self.dtype}]: {'ok' if self.ok else 'FAILED'}\n"
+        text += table(rows, ["pair", "tensor", "max abs", "max rel", "tol", "status"])
+        if self.errors:
+            text += "\n" + "\n".join(f"error on {side}: {err}" for side, err in self.errors.items())
+        return text
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "ok": self.ok, "errors": self.errors,
+                "skipped": self.skipped, "known_differences": self.known,
+                "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+                "pairs": {f"{a}~{b}": {"worst_rel": _num(self.worst((a, b))),
+                                       "failures": [d.line() for d in diffs if not d.ok]}
+                          for (a, b), diffs in self.pairs.items()}}
+
+
+@dataclass
+class ConfigResult(Report):
+    """A report on one configuration of the matrix."""
+    config: object = None
+
+    def as_dict(self) -> dict:
+        data = super().as_dict()
+        data["id"] = data.pop("name")
+        if self.config is not None:
+            data["config"] = self.config.as_dict()
+        return data
+
+
+def _num(x: float):
+    return x if np.isfinite(x) else str(x)
+
+
+def summarize(results: List[ConfigResult]) -> dict:
+    """Totals, the worst scaled difference per side pair and per dtype, and the failing ids."""
+    pairs: Dict[str, dict] = {}
+    for r in results:
+        for (a, b), diffs in r.pairs.items():
+            entry = pairs.setdefault(f"{a} vs {b}", {"configs": 0, "checks": 0, "failures": 0, "worst": {}})
+            entry["configs"] += 1
+            entry["checks"] += len(diffs)
+            entry["failures"] += sum(not d.ok for d in diffs)
+            worst = entry["worst"]
+            worst[r.dtype] = max(worst.get(r.dtype, 0.0), r.worst((a, b)))
+    seconds: Dict[str, float] = {}
+    for r in results:
+        for side, s in r.seconds.items():
+            seconds[side] = seconds.get(side, 0.0) + s
+    failed = [r for r in results if not r.passed]
+    skipped: Dict[str, int] = {}
+    for r in results:
+        for side in r.skipped:
+            skipped[side] = skipped.get(side, 0) + 1
+    return {"configurations": len(results), "checks": sum(r.checks for r in results),
+            "failed": len(failed), "known": sum(1 for r in results if r.known), "pairs": pairs,
+            "seconds": seconds, "not_applicable": skipped,
+            "failures": [{"id": r.name, "dtype": r.dtype, "details": r.failures()} for r in failed]}
+
+
+def table(rows: List[List[str]], header: List[str]) -> str:
+    """A plain aligned text table."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, row)) for row in rows]
+    return "\n".join(lines)

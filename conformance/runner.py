@@ -1,0 +1,222 @@
+"""Run one configuration on every backend and compare every pair.
+
+Per backend, one model built from one seed serves every check: the initial weights (exactly
+equal), an inference forward pass (and, when stateful, two more batches with `reset_states`
+between), then three training steps on batches A, B, C (dropout in training mode) whose first
+gives the gradients w.r.t. the input, the initial states and every weight, and whose optimizer
+updates give the weights compared at the end. Pairs are compared from the stored results.
+"""
+import contextlib
+import importlib
+import time
+import traceback
+from itertools import combinations
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from multirnn import backends
+from multirnn.backends import config as settings
+
+from .matrix import Config
+from .model import Net, host_inputs, loss_weights, output_shapes
+from .report import ConfigResult, compare_arrays
+
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+
+
+@contextlib.contextmanager
+def floatx(dtype: str):
+    """Set the global floatx for a block, restoring it afterwards."""
+    previous = settings.floatx()
+    settings.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        settings.set_floatx(previous)
+
+
+def optimizers_module():
+    """`multirnn.optimizers` when it can be imported, else None (the optimizer check is skipped)."""
+    try:
+        return importlib.import_module("multirnn.optimizers")
+    except ImportError:
+        return None
+
+
+def _record(out: dict, prefix: str, K, tensors) -> None:
+    for k, t in enumerate(tensors):
+        out[f"{prefix}[{k}]"] = K.to_numpy(t)
+
+
+def run_backend(config: Config, backend_name: str, dtype: str, steps: int = 3) -> Dict[str, np.ndarray]:
+    """Every tensor the checks compare, computed on one backend, keyed by a readable name."""
+    out: Dict[str, np.ndarray] = {}
+    data = host_inputs(config, dtype)
+    batches, h0 = data["batches"], data["initial_state"]
+    with floatx(dtype), backends.use(backend_name) as K:
+        net = Net(config, backend_name)
+        names = net.weight_names()
+        for name, w in zip(names, net.weights):
+            out[f"init:{name}"] = K.to_numpy(w)
+
+        def tensor(x):
+            return K.constant(x, "int64" if x.dtype.kind == "i" else dtype)
+        h0_const = [tensor(s) for s in h0] if h0 else None
+        _record(out, "forward:out", K, net(tensor(batches[0]), training=False, initial_state=h0_const))
+        if config.stateful:
+            _record(out, "forward:state", K, net.states())
+            _record(out, "stateful_B:out", K, net(tensor(batches[1]), training=False))
+            net.reset_states()
+            _record(out, "stateful_C:out", K, net(tensor(batches[2]), training=False))
+            net.reset_states()
+
+        projections = [K.constant(r) for r in loss_weights(output_shapes(config), dtype)]
+        weights = list(net.weights)
+        x_var = K.variable(batches[0], dtype) if batches[0].dtype.kind == "f" else None
+        h0_vars = [K.variable(s, dtype) for s in h0] if h0 else []
+        opt_module = optimizers_module()
+        optimizer = opt_module.get(config.optimizer) if opt_module is not None else None
+        for step in range(steps if optimizer is not None else 1):
+            if config.stateful and step == 2:
+                net.reset_states()
+            first = step == 0
+            x = x_var if first and x_var is not None else tensor(batches[step % len(batches)])
+            init = None  # a stateful layer continues from its states after the first step
+            if h0 and (first or not config.stateful):
+                init = h0_vars if first else [tensor(s) for s in h0]
+            variables = weights + ([x_var] if first and x_var is not None else []) + (h0_vars if first else [])
+            captured = []
+
+            def loss():
+                outputs = net(x, training=True, initial_state=init)
+                captured[:] = outputs
+                return sum(K.sum(o * r) for o, r in zip(outputs, projections))
+            _, grads = K.value_and_grad(loss, variables)
+            _record(out, f"train{step}:out", K, captured)  # elementwise: the scalar loss cancels terms
+            if first:
+                for name, g in zip(names, grads):
+                    out[f"grad:{name}"] = K.to_numpy(g)
+                rest = grads[len(weights):]
+                if x_var is not None:
+                    out["grad:input"], rest = K.to_numpy(rest[0]), rest[1:]
+                _record(out, "grad:initial_state", K, rest)
+            if optimizer is not None:
+                optimizer.apply_gradients(zip(grads[:len(weights)], weights))
+        if optimizer is not None:
+            for name, w in zip(names, weights):
+                out[f"trained:{name}"] = K.to_numpy(w)
+    return out
+
+
+def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str] = None,
+               oracles: Sequence[str] = (), steps: int = 3) -> ConfigResult:
+    """Run `config` on every backend (and oracle) and compare every pair."""
+    dtype = dtype or config.dtype
+    result = ConfigResult(config.id, dtype, config=config)
+    outputs = {}
+    for name in backend_names:
+        start = time.perf_counter()
+        try:
+            outputs[name] = run_backend(config, name, dtype, steps)
+        except Exception as e:  # a crash is a failure of this backend on this config
+            result.errors[name] = _describe(e)
+        result.seconds[name] = time.perf_counter() - start
+    if oracles:
+        from .oracles import not_applicable, run_oracle
+        reference = next((outputs[b] for b in backend_names if b in outputs), None)
+        for oracle in oracles:
+            reason = not_applicable(oracle, config)
+            if reason:
+                result.skipped[oracle] = reason
+                continue
+            start = time.perf_counter()
+            try:
+                got = run_oracle(oracle, config, dtype, reference)
+            except Exception as e:
+                result.errors[oracle] = _describe(e)
+                got = None
+            result.seconds[oracle] = time.perf_counter() - start
+            if got is not None:
+                outputs[oracle] = got
+    tol = TOLERANCE[dtype]
+    names = [n for n in list(backend_names) + list(oracles) if n in outputs]
+    for a, b in combinations(names, 2):
+        if a in oracles and b in oracles:
+            continue
+        result.pairs[(a, b)] = _compare(outputs[a], outputs[b], tol, partial=b in oracles)
+    return result
+
+
+def _compare(a: dict, b: dict, tol: float, partial: bool) -> list:
+    """Diffs of every tensor of `a` in `b` (an oracle computes a subset: `partial`)."""
+    diffs = []
+    for key in a:
+        if key not in b:
+            if not partial:
+                diffs.append(compare_arrays(key, a[key], None, tol))
+            continue
+        diffs.append(compare_arrays(key, a[key], b[key], 0.0 if key.startswith("init:") else tol))
+    if not partial:
+        diffs += [compare_arrays(key, None, b[key], tol) for key in b if key not in a]
+    return diffs
+
+
+def _describe(e: BaseException) -> str:
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
+def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
+    """One thread per framework in use: the matrix is thousands of tiny ops, where thread pools only cost."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from multirnn.backends import frameworks
+    if frameworks.HAS_TORCH and {"torch", "torch_nn"} & set(sides):
+        import torch
+        torch.set_num_threads(1)
+    if frameworks.HAS_TENSORFLOW and {"tensorflow", "tf_keras"} & set(sides):
+        import tensorflow as tf
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow is already initialized in this process
+            pass
+
+
+def _run_chunk(jobs, backend_names, oracles, steps):
+    return [run_config(c, backend_names, d, oracles, steps) for c, d in jobs]
+
+
+def run_matrix(configs: Sequence[Config], backend_names: Sequence[str], dtypes: Sequence[Optional[str]] = (None,),
+               oracles: Sequence[str] = (), progress=None, workers: int = 1, steps: int = 3) -> List[ConfigResult]:
+    """Run many configurations (in `workers` processes); `progress(done, total, result)` after each."""
+    jobs = [(c, d) for c in configs for d in dtypes]
+    if workers <= 1 or len(jobs) < 2:
+        results = []
+        for job in jobs:
+            results.append(run_config(job[0], backend_names, job[1], oracles, steps))
+            if progress is not None:
+                progress(len(results), len(jobs), results[-1])
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    size = max(1, min(16, len(jobs) // (workers * 8)))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    done, ordered = 0, [None] * len(chunks)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_threads,
+                             initargs=(list(backend_names) + list(oracles),)) as pool:
+        futures = {pool.submit(_run_chunk, chunk, list(backend_names), list(oracles), steps): i
+                   for i, chunk in enumerate(chunks)}
+        for future in as_completed(futures):
+            ordered[futures[future]] = future.result()
+            for result in ordered[futures[future]]:
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs), result)
+    return [r for chunk in ordered for r in chunk]
+
+
+__all__ = ["TOLERANCE", "run_backend", "run_config", "run_matrix", "floatx", "quiet_threads"]

@@ -1,0 +1,123 @@
+"""The conformance matrix as tests, one per configuration id, on every installed backend and oracle.
+
+`MULTIRNN_CONFORMANCE` picks what is collected: `quick` (default: the few configurations that
+together cover every pair of option values), `full` (all of them), or id globs/substrings
+(`MULTIRNN_CONFORMANCE='lstm-*-bi_concat*'`).
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS
+from multirnn import conformance, layers
+from multirnn.conformance import cli, known, matrix, oracles
+from multirnn.conformance.covering import extend_pairwise, uncovered_pairs
+from multirnn.conformance.runner import run_config
+
+MODE = os.environ.get("MULTIRNN_CONFORMANCE", "quick")
+ORACLES = oracles.available()
+KNOWN = known.load()
+
+
+def _selected(mode: str) -> list:
+    if mode == "full":
+        return matrix.configurations()
+    if mode == "quick":
+        return matrix.quick()
+    return matrix.select(mode)
+
+
+def _oracle_configs() -> list:
+    """Per oracle, the configurations it can express that cover every pair of their option values."""
+    if MODE != "quick":
+        return []
+    chosen = []
+    for oracle in ORACLES:
+        applicable = [c for c in matrix.configurations() if not oracles.not_applicable(oracle, c)]
+        chosen += [(oracle, c) for c in matrix.quick(applicable)]
+    return chosen
+
+
+def _explain(result) -> str:
+    command = cli.repro(result, BACKENDS, ORACLES)
+    return f"{result.name} [{result.dtype}] does not conform:\n" + "\n".join(result.failures()) + f"\nrepro: {command}"
+
+
+@pytest.mark.parametrize("config", _selected(MODE), ids=lambda c: c.id)
+def test_configuration(config):
+    result = run_config(config, BACKENDS, oracles=ORACLES if MODE != "quick" else [])
+    known.apply(result, KNOWN)
+    assert result.passed, _explain(result)
+
+
+@pytest.mark.parametrize("oracle,config", _oracle_configs(), ids=lambda v: v if isinstance(v, str) else v.id)
+def test_oracle(oracle, config):
+    result = run_config(config, ["numpy"], oracles=[oracle])
+    known.apply(result, KNOWN)
+    assert ("numpy", oracle) in result.pairs and result.passed, _explain(result)
+
+
+def test_matrix_is_the_full_structural_product_with_stable_unique_ids():
+    configs = matrix.configurations()
+    assert len(configs) == 4 * 2 ** 6 * 3 * 6 == 4608
+    assert len({c.id for c in configs}) == len(configs)
+    assert configs[0].id == "rnn-last-nostate-fwd-stateless-loop-i1-nomask-uni~tanh.bias.zero_h0.sgd"
+    assert matrix.by_id(configs[-1].id) == configs[-1]
+    assert matrix.select("lstm-seq-state-bwd-stateful-unroll-i2-holes-*") == [
+        c for c in configs if c.id.startswith("lstm-seq-state-bwd-stateful-unroll-i2-holes-")]
+
+
+def test_numeric_options_cover_every_pair():
+    assert matrix.coverage_gaps() == []
+    quick = [c.__dict__ for c in matrix.quick()]
+    assert uncovered_pairs(quick, matrix.STRUCTURAL + matrix.NUMERIC) == []
+    assert len(quick) < 60
+
+
+def test_covering_generator_is_deterministic_and_complete():
+    params = [("a", (1, 2, 3)), ("b", ("x", "y")), ("c", (True, False)), ("d", (0, 1, 2, 3))]
+    fixed = [{"k": i % 2} for i in range(24)]
+    rows = extend_pairwise(fixed, params)
+    assert rows == extend_pairwise(fixed, params)
+    assert [r["k"] for r in rows] == [r["k"] for r in fixed]
+    assert uncovered_pairs(rows, [("k", (0, 1))] + params) == []
+
+
+def test_known_differences_file_is_empty_and_reasons_are_mandatory(tmp_path):
+    assert known.load() == []
+    bad = tmp_path / "known.txt"
+    bad.write_text("lstm-* numpy~torch\n")
+    with pytest.raises(ValueError, match="reason"):
+        known.load(str(bad))
+
+
+def test_cli_runs_one_configuration_and_writes_json(tmp_path, capsys):
+    config = matrix.quick()[0]
+    out = tmp_path / "r.json"
+    code = cli.main(["--only", config.id, "--backends", ",".join(BACKENDS), "--oracles", "none",
+                     "--json", str(out), "-q"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "configurations: 1" in text and "failed: 0" in text
+    data = json.loads(out.read_text())
+    assert data["results"][0]["id"] == config.id and data["summary"]["failed"] == 0
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    assert cli.main(["--only", "no-such-configuration"]) == 2
+    assert cli.main(["--backends", "theano"]) == 2
+    assert cli.main(["--shard", "3/2", "--list"]) == 2
+    assert cli.main(["--shard", "1/1000", "--list"]) == 0
+
+
+def test_compare_api_on_a_user_model():
+    x = np.random.default_rng(0).standard_normal((2, 4, 3))
+    report = conformance.compare(lambda: layers.LSTM(5, return_sequences=True), x, backends=BACKENDS,
+                                 optimizer="adam")
+    assert report.ok, report.table()
+    assert report.max_abs(BACKENDS[0], BACKENDS[-1], "forward:out[0]") <= 1e-10
+    names = {d.name for diffs in report.pairs.values() for d in diffs}
+    assert {"init:weight[0]", "grad:input[0]", "trained:weight[2]", "step2:loss"} <= names
+    assert "max abs" in report.table()
