@@ -169,13 +169,17 @@ def _describe(e: BaseException) -> str:
 
 
 def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
-    """One thread per framework in use: the matrix is thousands of tiny ops, where thread pools only cost."""
+    """One thread per framework in use (and for BLAS): the matrix is thousands of tiny ops, where thread
+    pools only cost."""
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from multirnn.backends import frameworks
     if frameworks.HAS_TORCH and {"torch", "torch_nn"} & set(sides):
         import torch
         torch.set_num_threads(1)
+    if frameworks.HAS_THREADPOOLCTL:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=1, user_api="blas")
     if frameworks.HAS_TENSORFLOW and {"tensorflow", "tf_keras"} & set(sides):
         import tensorflow as tf
         try:
