@@ -154,6 +154,31 @@ def test_custom_loss_is_found_through_custom_objects(tmp_path):
     assert abs(loaded.evaluate(data, target, verbose=0) - model.evaluate(data, target, verbose=0)) < 1e-7
 
 
+class _CustomLSTM(LSTM):
+    """A user's own layer class, known only through custom_objects."""
+
+
+def _tripled(x):
+    return 3 * x
+
+
+@pytest.mark.parametrize("suffix", ["npz", "h5"])
+def test_custom_objects_reach_layers_nested_in_wrappers_and_lambda_globals(tmp_path, suffix):
+    """custom_objects given to load_model reach a custom layer inside Bidirectional and a Lambda's globals."""
+    model = Sequential([Bidirectional(_CustomLSTM(3), input_shape=(4, 3)), Lambda(lambda x: _tripled(x))])
+    path = str(tmp_path / f"nested.{suffix}")
+    model.save(path)
+    with pytest.raises(ValueError, match="Unknown layer class '_CustomLSTM'"):
+        load_model(path, safe_mode=False)
+    loaded = load_model(path, custom_objects={"_CustomLSTM": _CustomLSTM, "_tripled": _tripled}, safe_mode=False)
+    assert type(loaded.layers[0].forward_layer) is _CustomLSTM
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    clone = model_from_json(model.to_json(), custom_objects={"_CustomLSTM": _CustomLSTM, "_tripled": _tripled},
+                            safe_mode=False)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone.predict(X), model.predict(X))
+
+
 def test_saving_an_unbuilt_model_names_what_is_missing(tmp_path):
     model = Sequential([LSTM(2)], name="deferred")
     with pytest.raises(ValueError, match="Sequential 'deferred' is not built yet, so it has no weights to save: "

@@ -1,4 +1,8 @@
 """All layers, and (de)serialization of a layer by its class name."""
+import inspect
+from typing import Optional
+
+from multirnn.custom_objects import current_custom_objects, custom_object_scope
 from multirnn.layers.base import Layer
 from multirnn.layers.core import (ActivityRegularization, Activation, Dense, Dropout, Flatten, Highway, Lambda,
                                   MaxoutDense, Permute, RepeatVector, Reshape)
@@ -32,13 +36,19 @@ def serialize(layer) -> dict:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize(config: dict, custom_objects=None):
-    classes = dict(_REGISTRY, **(custom_objects or {}))
-    name = config.get("class_name")
-    if name not in classes:
-        raise ValueError(f"Unknown layer class {name!r}; known: {', '.join(sorted(classes))} "
-                         "(pass custom_objects= for your own layers)")
-    return classes[name].from_config(config["config"])
+def deserialize(config: dict, custom_objects: Optional[dict] = None):
+    """A layer from `serialize`; `custom_objects` and those of enclosing scopes reach nested layers too."""
+    with custom_object_scope(custom_objects):
+        custom = current_custom_objects()
+        classes = dict(_REGISTRY, **custom)
+        name = config.get("class_name")
+        if name not in classes:
+            raise ValueError(f"Unknown layer class {name!r}; known: {', '.join(sorted(classes))} "
+                             "(pass custom_objects= for your own layers)")
+        from_config = classes[name].from_config
+        if "custom_objects" in inspect.signature(from_config).parameters:
+            return from_config(config["config"], custom_objects=custom)
+        return from_config(config["config"])
 
 
 def __getattr__(name: str):

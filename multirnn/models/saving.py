@@ -9,8 +9,6 @@ Formats, chosen by the file name on save and by the file's first bytes on load:
 Weights are matched to the model's layers by order (layers with weights), or by name.
 Writes go to a temporary file that replaces the target only once complete.
 """
-import contextlib
-import contextvars
 import json
 import os
 import tempfile
@@ -18,27 +16,12 @@ import tempfile
 import numpy as np
 
 from multirnn import backends
+from multirnn.custom_objects import custom_object_scope, current_custom_objects  # noqa: F401 (re-exported)
 from multirnn.models import topology
 
 FORMAT_VERSION = 1
 _H5_SUFFIXES = (".h5", ".hdf5", ".keras1", ".weights.h5")
 _H5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_custom = contextvars.ContextVar("multirnn_custom_objects", default={})
-
-
-# ---- custom objects in force while deserializing
-@contextlib.contextmanager
-def custom_object_scope(custom_objects=None):
-    """Make `custom_objects` (name -> class or function) visible to nested deserialization."""
-    token = _custom.set(dict(_custom.get(), **(custom_objects or {})))
-    try:
-        yield
-    finally:
-        _custom.reset(token)
-
-
-def current_custom_objects(extra=None) -> dict:
-    return dict(_custom.get(), **(extra or {}))
 
 
 # ---- the functional graph as a config
