@@ -83,6 +83,19 @@ class Backend:
     def softsign(self, x):
         return x / (1.0 + self.abs(x))
 
+    def split(self, x, count: int, axis: int = -1) -> list:
+        """`x` cut into `count` equal parts along `axis` (the gates of a fused projection)."""
+        axis, size = self._part_size(x, count, axis)
+        lead = (slice(None),) * axis
+        return [self.getitem(x, lead + (slice(k * size, (k + 1) * size),)) for k in range(count)]
+
+    def _part_size(self, x, count, axis):
+        shape = self.int_shape(x)
+        axis = axis % len(shape)
+        if count < 1 or shape[axis] % count:
+            raise ValueError(f"split: axis {axis} of size {shape[axis]} does not divide into {count} equal parts")
+        return axis, shape[axis] // count
+
     def mean(self, x, axis=None, keepdims=False):
         shape = self.int_shape(x)
         axes = range(len(shape)) if axis is None else ([axis] if isinstance(axis, int) else axis)

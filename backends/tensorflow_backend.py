@@ -64,6 +64,28 @@ def _basic_index(index) -> bool:
                for i in items)
 
 
+def _unit_slices(index, shape):
+    """`(begin, size, dropped axes)` for an index of in-range ints and unit-step slices, else None."""
+    items = index if isinstance(index, tuple) else (index,)
+    if len(items) > len(shape) or None in shape:
+        return None
+    begin, size, dropped = [], [], []
+    for axis, (item, dim) in enumerate(zip(items + (slice(None),) * (len(shape) - len(items)), shape)):
+        if isinstance(item, slice):
+            start, stop, step = item.indices(dim)
+            if step != 1:
+                return None
+            begin.append(start)
+            size.append(max(0, stop - start))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, numpy.bool_)) and -dim <= item < dim:
+            begin.append(int(item) % dim)
+            size.append(1)
+            dropped.append(axis)
+        else:
+            return None
+    return begin, size, dropped
+
+
 class TensorflowBackend(Backend):
     name = "tensorflow"
 
@@ -366,9 +388,19 @@ class TensorflowBackend(Backend):
     def unstack(self, x, axis=0) -> list:
         return tf.unstack(_t(x), axis=axis)
 
+    def split(self, x, count: int, axis: int = -1) -> list:
+        x = _t(x)
+        axis, _ = self._part_size(x, count, axis)
+        return tf.split(x, count, axis)
+
     def getitem(self, x, index) -> "tf.Tensor":
         """`x[index]` as NumPy indexes; integer-array and boolean indices gather (duplicates accumulate)."""
         x = _t(x)
+        simple = _unit_slices(index, tuple(x.shape))
+        if simple is not None:  # one Slice op instead of the general strided-slice helper
+            begin, size, dropped = simple
+            part = tf.slice(x, begin, size)
+            return tf.squeeze(part, dropped) if dropped else part
         if _basic_index(index):
             return x[index]
         items = index if isinstance(index, tuple) else (index,)

@@ -25,6 +25,37 @@ def _axes(axis, ndim: int) -> tuple:
     return tuple(a % ndim for a in (axis if isinstance(axis, (list, tuple)) else (axis,)))
 
 
+def _is_reversed(item) -> bool:
+    return isinstance(item, slice) and item.step is not None and item.step < 0
+
+
+def _negative_steps(index, ndim: int) -> list:
+    """`(axis, slice)` for each negative-step slice of a basic index (slices, ints, None, Ellipsis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(_is_reversed(i) for i in items):
+        return []
+    if not all(i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in items):
+        return []
+    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+    found, axis = [], 0
+    for item in items:
+        if item is Ellipsis:
+            axis += ndim - consumed
+        elif item is not None:
+            if _is_reversed(item):
+                found.append((axis, item))
+            axis += 1
+    return found
+
+
+def _mirrored(item: slice, dim: int) -> slice:
+    """The positive-step slice that picks, from the flipped axis, what `item` picks from the original."""
+    start, stop, step = item.indices(dim)
+    count = len(range(start, stop, step))
+    first = dim - 1 - start
+    return slice(first, first + count * -step, -step) if count else slice(0, 0)
+
+
 def _detach(tree):
     if isinstance(tree, (list, tuple)):
         return type(tree)(_detach(t) for t in tree)
@@ -335,7 +366,20 @@ class TorchBackend(Backend):
     def unstack(self, x, axis=0) -> list:
         return list(torch.unbind(x, dim=axis))
 
+    def split(self, x, count: int, axis: int = -1) -> list:
+        x = self._t(x)
+        axis, size = self._part_size(x, count, axis)
+        return list(torch.split(x, size, dim=axis))
+
     def getitem(self, x, index):
+        """`x[index]` as NumPy indexes; torch has no negative-step slices, so those axes are flipped first."""
+        flips = _negative_steps(index, x.dim())
+        if flips:
+            x = torch.flip(x, [axis for axis, _ in flips])
+            items = list(index) if isinstance(index, tuple) else [index]
+            for position, (axis, item) in zip((p for p, i in enumerate(items) if _is_reversed(i)), flips):
+                items[position] = _mirrored(item, x.shape[axis])
+            index = tuple(items)
         return x[index]
 
     def slice(self, x, start, size):

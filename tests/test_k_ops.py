@@ -168,11 +168,28 @@ def test_concatenate_stack_unstack(axis):
     check_op(lambda K, a: K.unstack(a, axis=axis), [a], expected=list(np.moveaxis(a, axis, 0)))
 
 
+@pytest.mark.parametrize("axis, count", [(-1, 3), (0, 2), (1, 1)])
+def test_split_into_equal_parts(axis, count):
+    x = data((4, 2, 6), 14)
+    check_op(lambda K, x: K.split(x, count, axis=axis), [x], expected=np.split(x, count, axis))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_split_refuses_unequal_parts(name):
+    K = backends.get(name)
+    with pytest.raises(ValueError, match="axis 1 of size 5 does not divide into 2 equal parts"):
+        K.split(K.constant(np.zeros((2, 5))), 2)
+
+
 def test_getitem_gather_one_hot():
     x = data((4, 5, 3), 13)
     idx = np.array([[3, 0], [3, 3]])
     check_op(lambda K, x: x[1:3, ::2, 0], [x], expected=x[1:3, ::2, 0])
     check_op("getitem", [x], index=(slice(None), 2), expected=x[:, 2])
+    for index in [(-1,), (slice(-3, None), -2), (slice(1, 99), slice(None), slice(-99, 2)), (slice(3, 1),),
+                  (Ellipsis, 1), (slice(None), slice(None, None, -2)), (None, 0),
+                  slice(None, 0, -1), (Ellipsis, slice(1, None, -3)), (0, slice(-1, -5, -2), None)]:
+        check_op("getitem", [x], index=index, expected=x[index])
     check_op("gather", [x, idx], expected=x[idx])
     labels = np.array([[0, 2], [1, 4]])
     check_op("one_hot", [labels], grad=False, num_classes=5, expected=np.eye(5)[labels])

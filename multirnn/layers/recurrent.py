@@ -185,8 +185,7 @@ class Recurrent(Layer):
                               for g in gates], axis=-1)
 
     def split(self, x, count=None):
-        u = self.units
-        return [x[:, g * u:(g + 1) * u] for g in range(count or self.gates)]
+        return K.split(x, count or self.gates)
 
     # ---- the call
     def call(self, inputs, mask=None, training=None, initial_state=None):
