@@ -111,8 +111,11 @@ def render(summary: dict, results, backend_names, oracle_names, wall: float) -> 
     seconds = "  ".join(f"{side} {s:.1f}s" for side, s in summary["seconds"].items())
     lines += ["", f"time per side: {seconds}"]
     if summary["not_applicable"]:
-        lines.append("oracle not applicable (dropout, masks, torch gate set): " +
+        lines.append("oracle not applicable (torch.nn: masks, activations, GRU reset_before): " +
                      ", ".join(f"{k} {v}" for k, v in summary["not_applicable"].items()))
+    if summary["inference_only"]:
+        lines.append("oracle compared in inference mode only (dropout): " +
+                     ", ".join(f"{k} {v}" for k, v in summary["inference_only"].items()))
     listed = [r for r in results if r.known]
     if listed:
         lines += ["", f"KNOWN DIFFERENCES ({len(listed)}):"]

@@ -1,8 +1,8 @@
 """Oracles: the same configuration in tf_keras and in torch.nn, with the reference's initial weights.
 
 An oracle computes a subset of the runner's tensors (forward outputs and states, the stateful
-run, the training-mode loss, outputs and gradients of the first step) under the same names.
-Dropout draws its own masks there, so dropout configurations are not applicable.
+run, the training-mode outputs and gradients of the first step) under the same names. An oracle
+draws its own dropout masks, so with dropout it is compared in inference mode only.
 """
 import os
 from typing import Dict, Optional
@@ -25,8 +25,6 @@ def available() -> list:
 
 def not_applicable(oracle: str, config: Config) -> Optional[str]:
     """Why `oracle` cannot express `config`, or None when it can."""
-    if config.uses_dropout:
-        return "dropout masks are drawn by the oracle itself"
     if oracle == "tf_keras":
         return None
     if oracle != "torch_nn":
@@ -40,6 +38,11 @@ def not_applicable(oracle: str, config: Config) -> Optional[str]:
     if config.activation != "tanh" or config.recurrent_activation != "sigmoid":
         return "torch.nn.GRU/LSTM use tanh and sigmoid"
     return None
+
+
+def inference_only(config: Config) -> Optional[str]:
+    """Why an oracle's training-mode tensors cannot be compared for `config`, or None when they can."""
+    return "dropout masks in training are drawn by the oracle itself" if config.uses_dropout else None
 
 
 def run_oracle(oracle: str, config: Config, dtype: str, reference: Optional[dict]) -> Optional[Dict[str, np.ndarray]]:
@@ -107,6 +110,8 @@ def _tf_keras(config: Config, dtype: str, weights: list, names: list) -> dict:
         rnn.reset_states()
         _put(out, "stateful_C:out", call(tf.constant(batches[2]), False))
         rnn.reset_states()
+    if inference_only(config):
+        return out
     projections = [tf.constant(r) for r in _loss_projections(config, dtype)]
     variables = (front.trainable_weights if front is not None else []) + list(rnn.trainable_weights)
     x = tf.Variable(batches[0]) if batches[0].dtype.kind == "f" else tf.constant(batches[0])
@@ -187,6 +192,8 @@ def _torch_nn(config: Config, dtype: str, weights: list, names: list) -> dict:
             _put_torch(out, "stateful_B:out", outputs)
             outputs, _ = call(tensor(batches[2]))
             _put_torch(out, "stateful_C:out", outputs)
+    if inference_only(config):
+        return out
     projections = [tensor(r) for r in _loss_projections(config, dtype)]
     x = tensor(batches[0], grad=True)
     h0_leaves = [tensor(s, grad=True) for s in h0] if h0 else []

@@ -51,6 +51,7 @@ class Report:
     errors: Dict[str, str] = field(default_factory=dict)
     seconds: Dict[str, float] = field(default_factory=dict)
     skipped: Dict[str, str] = field(default_factory=dict)
+    inference_only: Dict[str, str] = field(default_factory=dict)
     known: List[str] = field(default_factory=list)
 
     @property
@@ -104,7 +105,7 @@ class Report:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "ok": self.ok, "errors": self.errors,
-                "skipped": self.skipped, "known_differences": self.known,
+                "skipped": self.skipped, "inference_only": self.inference_only, "known_differences": self.known,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
                 "pairs": {f"{a}~{b}": {"worst_rel": _num(self.worst((a, b))),
                                        "failures": [d.line() for d in diffs if not d.ok]}
@@ -145,12 +146,15 @@ def summarize(results: List[ConfigResult]) -> dict:
             seconds[side] = seconds.get(side, 0.0) + s
     failed = [r for r in results if not r.passed]
     skipped: Dict[str, int] = {}
+    inference: Dict[str, int] = {}
     for r in results:
         for side in r.skipped:
             skipped[side] = skipped.get(side, 0) + 1
+        for side in r.inference_only:
+            inference[side] = inference.get(side, 0) + 1
     return {"configurations": len(results), "checks": sum(r.checks for r in results),
             "failed": len(failed), "known": sum(1 for r in results if r.known), "pairs": pairs,
-            "seconds": seconds, "not_applicable": skipped,
+            "seconds": seconds, "not_applicable": skipped, "inference_only": inference,
             "failures": [{"id": r.name, "dtype": r.dtype, "details": r.failures()} for r in failed]}
 
 

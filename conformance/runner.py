@@ -123,13 +123,15 @@ def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str
             result.errors[name] = _describe(e)
         result.seconds[name] = time.perf_counter() - start
     if oracles:
-        from .oracles import not_applicable, run_oracle
+        from .oracles import inference_only, not_applicable, run_oracle
         reference = next((outputs[b] for b in backend_names if b in outputs), None)
         for oracle in oracles:
             reason = not_applicable(oracle, config)
             if reason:
                 result.skipped[oracle] = reason
                 continue
+            if inference_only(config):
+                result.inference_only[oracle] = inference_only(config)
             start = time.perf_counter()
             try:
                 got = run_oracle(oracle, config, dtype, reference)

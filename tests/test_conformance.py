@@ -85,6 +85,16 @@ def test_covering_generator_is_deterministic_and_complete():
     assert uncovered_pairs(rows, [("k", (0, 1))] + params) == []
 
 
+@pytest.mark.parametrize("oracle", ORACLES)
+def test_oracle_compares_dropout_configurations_in_inference_mode_only(oracle):
+    config = next(c for c in matrix.configurations() if c.uses_dropout and c.stateful and c.mask == "nomask"
+                  and not oracles.not_applicable(oracle, c))
+    result = run_config(config, ["numpy"], "float64", oracles=[oracle])
+    assert result.passed and oracle in result.inference_only, result.failures()
+    compared = {d.name.split(":")[0] for d in result.pairs[("numpy", oracle)]}
+    assert compared == {"forward", "stateful_B", "stateful_C"}
+
+
 def test_known_differences_file_is_empty_and_reasons_are_mandatory(tmp_path):
     assert known.load() == []
     bad = tmp_path / "known.txt"
