@@ -3,6 +3,8 @@ models called like layers, TimeDistributed(model), initial_state tensors, masks,
 import numpy as np
 import pytest
 
+from conftest import needs_tf_keras
+from multirnn import layers, regularizers
 from multirnn.backends import host_random
 from multirnn.layers import (GRU, LSTM, Dense, Embedding, Input, Masking, SimpleRNN, TimeDistributed,
                              concatenate, merge)
@@ -184,3 +186,29 @@ def test_trainable_false_freezes_a_nested_model():
     y = Input(shape=(3,))
     outer = Model(y, Dense(1)(inner(y)))
     assert len(outer.trainable_weights) == 2 and len(outer.non_trainable_weights) == 2
+
+
+@needs_tf_keras
+def test_shared_layer_activity_penalties_count_every_call_as_tf_keras():
+    """A layer called twice in one model adds both calls' activity penalties, in model.losses and in the loss."""
+    import tf_keras
+
+    def build(L, reg):
+        left, right = L.Input((3,)), L.Input((3,))
+        shared = L.Dense(2, activity_regularizer=reg.l1(0.1), kernel_initializer="ones")
+        return shared, L.Add()([shared(left), shared(right)]), [left, right]
+    a, b, target = RNG.rand(4, 3), RNG.rand(4, 3), np.zeros((4, 2))
+    shared, out, inputs = build(layers, regularizers)
+    ours = Model(inputs, out)
+    t_shared, t_out, t_inputs = build(tf_keras.layers, tf_keras.regularizers)
+    theirs = tf_keras.Model(t_inputs, t_out)
+    ours([a, b])
+    theirs([a.astype("float32"), b.astype("float32")])
+    np.testing.assert_allclose([float(v) for v in ours.losses], [float(v) for v in theirs.losses], rtol=1e-6)
+    assert len(shared.losses) == 2
+    ours.compile("sgd", "mse")
+    theirs.compile("sgd", "mse")
+    expected = theirs.evaluate([a.astype("float32"), b.astype("float32")], target, verbose=0)
+    np.testing.assert_allclose(ours.evaluate([a, b], target, verbose=0), expected, rtol=1e-5)
+    shared(a)
+    assert len(shared.losses) == 1  # a new outermost call starts a new count

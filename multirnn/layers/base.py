@@ -3,7 +3,10 @@
 A layer remembers the backend it was created under and runs its calls under it.
 """
 import collections
+import contextlib
+import contextvars
 import inspect
+import itertools
 import re
 
 import numpy as np
@@ -13,6 +16,21 @@ from multirnn import backends, constraints, initializers, regularizers
 from multirnn.backends import host_random
 
 _name_counts = collections.Counter()
+_outer_call = contextvars.ContextVar("multirnn_outer_call", default=None)  # id of the outermost layer call
+_call_ids = itertools.count()
+
+
+@contextlib.contextmanager
+def outermost_call():
+    """Mark a call as one forward pass unless it is inside one already (activity losses accumulate in it)."""
+    if _outer_call.get() is not None:
+        yield
+        return
+    token = _outer_call.set(next(_call_ids))
+    try:
+        yield
+    finally:
+        _outer_call.reset(token)
 
 # Keras 1 spellings accepted by every layer, mapped to their Keras 2 names.
 KERAS1_ALIASES = {
@@ -80,7 +98,7 @@ class Layer:
         self._trainable_weights, self._non_trainable_weights = [], []
         self._weight_names = {}
         self._regularized, self._constraints = [], {}
-        self._activity_losses = []
+        self._activity_losses, self._activity_call = [], None
         self.activity_regularizer = regularizers.get(activity_regularizer, f"{self.name}: activity_regularizer")
         self._initial_weights = weights
         self.inbound_nodes = []
@@ -167,7 +185,8 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Weight penalties now, plus the last call's activity penalties (per sample, as tf.keras)."""
+        """Weight penalties now, plus the activity penalties (per sample) of every call made during the
+        last outermost call: a layer shared inside a model counts each of its calls, as in tf.keras."""
         with backends.use(self.backend_name):
             return [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
 
@@ -205,11 +224,18 @@ class Layer:
             self._build_once(input_shape)
             self.check_input_shape(input_shape)
             kwargs = {k: v for k, v in kwargs.items() if k in self._call_args() or self._call_takes_kwargs()}
-            outputs = self.call(inputs, *args, **kwargs)
-            if self.activity_regularizer is not None:
-                self._activity_losses = [self.activity_regularizer(out) / float(K.int_shape(out)[0])
-                                         for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+            with outermost_call():
+                outputs = self.call(inputs, *args, **kwargs)
+                if self.activity_regularizer is not None:
+                    self._add_activity_losses(outputs)
             return outputs
+
+    def _add_activity_losses(self, outputs):
+        """Penalties of this call, added to those of earlier calls inside the same outermost call."""
+        if self._activity_call != _outer_call.get():
+            self._activity_call, self._activity_losses = _outer_call.get(), []
+        self._activity_losses += [self.activity_regularizer(out) / float(K.int_shape(out)[0])
+                                  for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
     def _call_args(self):
         return inspect.signature(self.call).parameters

@@ -11,6 +11,7 @@ import numpy as np
 from multirnn import backends
 from multirnn import backend as K
 from multirnn.backends import config
+from multirnn.layers.base import outermost_call
 from multirnn.models import data
 from multirnn.models.compile_utils import Compiled
 
@@ -120,7 +121,7 @@ class Trainer:
 
     # ---- one batch
     def _run(self, xs: list, training: bool):
-        with learning_phase(1 if training else 0):
+        with learning_phase(1 if training else 0), outermost_call():
             outs, masks = self.call_with_masks(xs if len(xs) > 1 else xs[0], None, training)
         many = len(self.outputs) > 1
         return (list(outs) if many else [outs]), (list(masks) if many else [masks])
