@@ -5,6 +5,7 @@ import math
 import os
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -102,11 +103,17 @@ class Progbar:
         self.start, self.last_update, self.seen = time.time(), 0.0, 0
         self.width_written = 0
 
-    def update(self, current: int, values=None, finalize=None) -> None:
-        finalize = current >= self.target if finalize is None else finalize
+    def update(self, current: Optional[int] = None, values=None, finalize=None) -> None:
+        """Show progress at step `current` (None: the last step seen; the target may be unknown, None)."""
+        current = self.seen if current is None else current
+        self.seen = current
+        finalize = self.target is not None and current >= self.target if finalize is None else finalize
         now = time.time()
         info = "".join(f" - {k}: {format_value(v)}" for k, v in (values or {}).items())
-        if self.verbose == 1:
+        if self.verbose == 1 and self.target is None:
+            if finalize or now - self.last_update >= self.interval:
+                self._write(f"{current}/Unknown - {now - self.start:.0f}s" + info, finalize)
+        elif self.verbose == 1:
             if not finalize and (now - self.last_update < self.interval or current >= self.target):
                 return
             digits = len(str(self.target))
@@ -121,18 +128,20 @@ class Progbar:
             else:
                 eta = elapsed / max(current, 1) * (self.target - current)
                 timing = f" - ETA: {_duration(eta)}"
-            line = bar + timing + info
-            if self.dynamic:
-                self.stream.write("\r" + line + " " * max(self.width_written - len(line), 0))
-                self.stream.write("\n" if finalize else "")
-            else:
-                self.stream.write(line + "\n")
-            self.width_written = len(line)
-            self.stream.flush()
+            self._write(bar + timing + info, finalize)
         elif self.verbose == 2 and finalize:
-            self.stream.write(f"{current}/{self.target} - {now - self.start:.0f}s{info}\n")
+            self.stream.write(f"{current}/{self.target or current} - {now - self.start:.0f}s{info}\n")
             self.stream.flush()
         self.last_update = now
+
+    def _write(self, line: str, finalize: bool) -> None:
+        if self.dynamic:
+            self.stream.write("\r" + line + " " * max(self.width_written - len(line), 0))
+            self.stream.write("\n" if finalize else "")
+        else:
+            self.stream.write(line + "\n")
+        self.width_written = len(line)
+        self.stream.flush()
 
 
 def _duration(seconds: float) -> str:

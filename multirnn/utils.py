@@ -1,5 +1,7 @@
-"""Host-side helpers: the global seed, one-hot labels, padding sequences, plotting a history."""
-from typing import Optional, Sequence
+"""Host-side helpers: the global seed, one-hot labels, padding sequences, plotting a history, and the
+`Sequence` of batches that `fit_generator` and friends take."""
+import typing
+from typing import Optional
 
 import numpy as np
 
@@ -10,6 +12,20 @@ def set_random_seed(seed: int) -> None:
     """Fix the global seed of every random draw (initial weights, dropout masks, shuffling):
     the same seed gives the same numbers on every backend."""
     host_random.set_seed(seed)
+
+
+class Sequence:
+    """Batches by index, as Keras 2's `keras.utils.Sequence`: define `__len__` (batches per epoch) and
+    `__getitem__(index) -> (x, y)` or `(x, y, sample_weight)`; `on_epoch_end` runs after every epoch."""
+
+    def __getitem__(self, index: int):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index) returning a batch")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__() returning the number of batches")
+
+    def on_epoch_end(self) -> None:
+        """Called after every epoch (shuffle the data here, for instance)."""
 
 
 def to_categorical(y, num_classes: Optional[int] = None, dtype: str = "float32") -> np.ndarray:
@@ -30,7 +46,7 @@ def to_categorical(y, num_classes: Optional[int] = None, dtype: str = "float32")
     return out.reshape(tuple(shape) + (num_classes,))
 
 
-def pad_sequences(sequences: Sequence, maxlen: Optional[int] = None, dtype: str = "int32", padding: str = "pre",
+def pad_sequences(sequences: typing.Sequence, maxlen: Optional[int] = None, dtype: str = "int32", padding: str = "pre",
                   truncating: str = "pre", value=0.0) -> np.ndarray:
     """Pad (or cut) each sequence to `maxlen` (default: the longest), Keras semantics:
     'pre' pads/cuts at the start, 'post' at the end; result (len(sequences), maxlen, ...)."""
@@ -63,7 +79,7 @@ def pad_sequences(sequences: Sequence, maxlen: Optional[int] = None, dtype: str 
     return out
 
 
-def plot_history(history, path: str, metrics: Optional[Sequence[str]] = None) -> str:
+def plot_history(history, path: str, metrics: Optional[typing.Sequence[str]] = None) -> str:
     """Save the curves of a `History` (or its `.history` dict) to a PNG at `path`: one panel
     per quantity, training and validation ('val_' prefix) together. Needs matplotlib."""
     try:

@@ -82,9 +82,18 @@ def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_spl
     batch_size = batch_size or 32
     count = len(xs[0])
     _check_stateful_batches(model, count, batch_size)
-    steps = -(-count // batch_size)
-    params = {"batch_size": batch_size, "epochs": epochs, "steps": steps, "samples": count, "verbose": verbose,
-              "do_validation": val is not None, "metrics": list(model.metrics_names)}
+    params = {"batch_size": batch_size, "epochs": epochs, "steps": -(-count // batch_size), "samples": count,
+              "verbose": verbose, "do_validation": val is not None, "metrics": list(model.metrics_names)}
+
+    def epoch_batches(epoch):
+        for index in data.batch_indices(count, batch_size, shuffle):
+            yield data.take(xs, index), data.take(ys, index), data.take(sws, index)
+    validate = None if val is None else (lambda: evaluate_loop(model, *val, batch_size, 0, None))
+    return train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate)
+
+
+def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate=None):
+    """The epochs of `fit` and `fit_generator`: `epoch_batches(epoch)` yields `(xs, ys, sws)` host arrays."""
     cbs = _callback_list(model, callbacks, verbose, params)
     model.stop_training = False
     cbs.on_train_begin()
@@ -92,19 +101,18 @@ def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_spl
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         averages = Averages()
-        for step, index in enumerate(data.batch_indices(count, batch_size, shuffle)):
-            batch_logs = {"batch": step, "size": len(index)}
+        for step, (bx, by, bw) in enumerate(epoch_batches(epoch)):
+            batch_logs = {"batch": step, "size": len(bx[0])}
             cbs.on_train_batch_begin(step, batch_logs)
-            values, metrics = model._train_arrays(data.take(xs, index), data.take(ys, index), data.take(sws, index))
-            averages.add(values, metrics, len(index))
+            values, metrics = model._train_arrays(bx, by, bw)
+            averages.add(values, metrics, len(bx[0]))
             batch_logs.update(averages.result())
             cbs.on_train_batch_end(step, batch_logs)
             if model.stop_training:
                 break
         logs = averages.result()
-        if val is not None:
-            val_logs = evaluate_loop(model, *val, batch_size, 0, None, history=False)
-            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        if validate is not None:
+            logs.update({f"val_{k}": v for k, v in validate().items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -116,14 +124,21 @@ def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=Fa
     """Sample-weighted means of the loss and metrics over all batches, in `metrics_names` order."""
     count = data.check_lengths({"x": xs, "y": ys}, f"{model._owner}.evaluate")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
+    batches = ((data.take(xs, i), data.take(ys, i), data.take(sws, i))
+               for i in data.batch_indices(count, batch_size, False))
+    return test_batches(model, batches, params, verbose, callbacks, history)
+
+
+def test_batches(model, batches, params, verbose, callbacks, history=False) -> dict:
+    """Loss and metrics over `(xs, ys, sws)` batches, weighted by batch size (evaluate, evaluate_generator)."""
     cbs = _callback_list(model, callbacks, verbose, params, history=history, mode="test")
     cbs.on_test_begin()
     averages = Averages()
-    for step, index in enumerate(data.batch_indices(count, batch_size, False)):
-        cbs.on_test_batch_begin(step, {"batch": step, "size": len(index)})
-        values, metrics = model._test_arrays(data.take(xs, index), data.take(ys, index), data.take(sws, index))
-        averages.add(values, metrics, len(index))
-        cbs.on_test_batch_end(step, dict(averages.result(), batch=step, size=len(index)))
+    for step, (bx, by, bw) in enumerate(batches):
+        cbs.on_test_batch_begin(step, {"batch": step, "size": len(bx[0])})
+        values, metrics = model._test_arrays(bx, by, bw)
+        averages.add(values, metrics, len(bx[0]))
+        cbs.on_test_batch_end(step, dict(averages.result(), batch=step, size=len(bx[0])))
     logs = averages.result()
     cbs.on_test_end(logs)
     return logs
@@ -133,16 +148,22 @@ def predict_loop(model, xs, batch_size, verbose, callbacks) -> list:
     """All outputs, batch by batch, joined on the host."""
     count = len(xs[0])
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
+    batches = (data.take(xs, i) for i in data.batch_indices(count, batch_size, False))
+    return predict_batches(model, batches, params, verbose, callbacks)
+
+
+def predict_batches(model, batches, params, verbose, callbacks) -> list:
+    """The outputs for each batch of inputs, joined on the host (predict, predict_generator)."""
     cbs = _callback_list(model, callbacks, verbose, params, history=False, mode="predict")
     cbs.on_predict_begin()
     pieces = None
-    for step, index in enumerate(data.batch_indices(count, batch_size, False)):
-        cbs.on_predict_batch_begin(step, {"batch": step, "size": len(index)})
-        outs = model._predict_arrays(data.take(xs, index))
+    for step, bx in enumerate(batches):
+        cbs.on_predict_batch_begin(step, {"batch": step, "size": len(bx[0])})
+        outs = model._predict_arrays(bx)
         pieces = [[] for _ in outs] if pieces is None else pieces
         for bucket, o in zip(pieces, outs):
             bucket.append(o)
-        cbs.on_predict_batch_end(step, {"batch": step, "size": len(index)})
+        cbs.on_predict_batch_end(step, {"batch": step, "size": len(bx[0])})
     cbs.on_predict_end()
     if pieces is None:
         return [np.zeros((0,) + tuple(d or 0 for d in t.symbolic_shape[1:])) for t in model.outputs]

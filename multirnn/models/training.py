@@ -216,6 +216,94 @@ class Trainer:
             out = predict_loop(self, xs, batch_size or 32, verbose, callbacks)
         return out[0] if len(out) == 1 else out
 
+    # ---- from generators and Sequences (Keras 2 names; Keras 1 names and sample counts accepted)
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, class_weight=None, max_queue_size=10,
+                      workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0, **kwargs):
+        """Train on batches `(x, y[, sample_weight])` from a generator or a `utils.Sequence`; returns a `History`.
+
+        Keras 1's `samples_per_epoch`/`nb_val_samples` count samples instead of batches."""
+        from multirnn.models import generators
+        given = self._keras1("fit_generator", kwargs, {
+            "nb_epoch": ("epochs", epochs, 1), "max_q_size": ("max_queue_size", max_queue_size, 10),
+            "nb_worker": ("workers", workers, 1), "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)},
+            counts=("samples_per_epoch", "nb_val_samples"))
+        epochs, max_queue_size = given.get("epochs", epochs), given.get("max_queue_size", max_queue_size)
+        workers = given.get("workers", workers)
+        self._threads_only("fit_generator", given.get("use_multiprocessing", use_multiprocessing))
+        with backends.use(self.backend_name):
+            return generators.fit_generator(
+                self, generator, steps_per_epoch, given.get("samples_per_epoch"), epochs, verbose, callbacks,
+                validation_data, validation_steps, given.get("nb_val_samples"), class_weight, max_queue_size,
+                workers, shuffle, initial_epoch)
+
+    def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1, use_multiprocessing=False,
+                           verbose=0, callbacks=None, **kwargs):
+        """The loss (and metrics) over `steps` batches `(x, y[, sample_weight])` of a generator or Sequence."""
+        from multirnn.models import generators
+        given = self._keras1("evaluate_generator", kwargs, {
+            "max_q_size": ("max_queue_size", max_queue_size, 10), "nb_worker": ("workers", workers, 1),
+            "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)}, counts=("val_samples",))
+        self._threads_only("evaluate_generator", given.get("use_multiprocessing", use_multiprocessing))
+        with backends.use(self.backend_name):
+            self._require_compiled("evaluate_generator")
+            batches = generators.Batches(generator, given.get("workers", workers),
+                                         given.get("max_queue_size", max_queue_size), False,
+                                         f"{self._owner}.evaluate_generator")
+            try:
+                samples = given.get("val_samples")
+                logs = generators.evaluate_generator(
+                    self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
+                    callbacks)
+            finally:
+                batches.close()
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict_generator(self, generator, steps=None, max_queue_size=10, workers=1, use_multiprocessing=False,
+                          verbose=0, callbacks=None, **kwargs):
+        """The outputs for `steps` batches of inputs (or `(x, y)` tuples, whose `x` is used) of a generator."""
+        from multirnn.models import generators
+        given = self._keras1("predict_generator", kwargs, {
+            "max_q_size": ("max_queue_size", max_queue_size, 10), "nb_worker": ("workers", workers, 1),
+            "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)}, counts=("val_samples",))
+        self._threads_only("predict_generator", given.get("use_multiprocessing", use_multiprocessing))
+        with backends.use(self.backend_name):
+            batches = generators.Batches(generator, given.get("workers", workers),
+                                         given.get("max_queue_size", max_queue_size), False,
+                                         f"{self._owner}.predict_generator")
+            try:
+                samples = given.get("val_samples")
+                out = generators.predict_generator(
+                    self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
+                    callbacks)
+            finally:
+                batches.close()
+        return out[0] if len(out) == 1 else out
+
+    def _keras1(self, method: str, kwargs: dict, renames: dict, counts=()) -> dict:
+        """Keras 1 keyword names of `method`: {Keras 2 name: value} for renamed ones, {name: value} for counts."""
+        given = {}
+        for old, (new, current, default) in renames.items():
+            if old in kwargs:
+                if current != default:
+                    raise TypeError(f"{self._owner}.{method}: got both {old!r} (Keras 1) and {new!r}; give only one")
+                given[new] = kwargs.pop(old)
+        for name in counts:
+            if name in kwargs:
+                value = kwargs.pop(name)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ValueError(f"{self._owner}.{method}: {name} must be a positive int, got {value!r}")
+                given[name] = value
+        if kwargs:
+            raise TypeError(f"{self._owner}.{method}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        return given
+
+    def _threads_only(self, method: str, use_multiprocessing) -> None:
+        if use_multiprocessing:
+            raise ValueError(f"{self._owner}.{method}: use_multiprocessing=True (Keras 1: pickle_safe) is not "
+                             "supported; batches are drawn by threads, set workers=N for N threads")
+
     def predict_proba(self, x, batch_size=None, verbose=0):
         """Keras 1: the predicted probabilities (the model's outputs)."""
         return self.predict(x, batch_size=batch_size, verbose=verbose)
