@@ -90,11 +90,12 @@ def test_sequence_passes_shuffle_with_the_seed_run_on_threads_and_end_each_epoch
 
 def test_validation_from_a_generator_a_sequence_or_arrays():
     reference = model()
-    expected = reference.fit(X, Y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+    expected = reference.fit(X, Y, batch_size=8, epochs=3, shuffle=False, verbose=0,
                              validation_data=(X[:16], Y[:16])).history
     for validation, extra in [((X[:16], Y[:16]), {}), (batches(count=16), {"validation_steps": 2}),
+                              (batches(count=16), {"validation_steps": 2, "workers": 0}),
                               (Batches(count=16), {}), (batches(count=16), {"nb_val_samples": 16})]:
-        history = model().fit_generator(batches(), 5, 2, verbose=0, validation_data=validation, **extra).history
+        history = model().fit_generator(batches(), 5, 3, verbose=0, validation_data=validation, **extra).history
         np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=1e-6)
         np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-6)
 

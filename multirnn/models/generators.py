@@ -59,7 +59,8 @@ class Batches:
             while True:
                 yield from self._sequence_pass()
         elif self.workers == 0:
-            yield from self.iterator
+            for item in self.iterator:  # not `yield from`: closing this draw must not close the user's generator
+                yield item
         else:
             yield from self._threaded()
 
