@@ -268,12 +268,14 @@ def test_masked_and_weighted_losses_and_metrics_match_tf_keras(weighting):
     mode = "temporal" if weighting == "temporal" else None
     keras_model = tf_keras.Sequential([tf_keras.layers.Masking(0.0, input_shape=(5, 3)),
                                        tf_keras.layers.SimpleRNN(2, return_sequences=True)])
-    keras_model.compile("sgd", "mse", sample_weight_mode=mode, metrics=["mae"])
+    keras_model.compile("sgd", "mse", sample_weight_mode=mode, metrics=["mae"], weighted_metrics=["mae", "mse"])
     model = Sequential([Masking(0.0, input_shape=(5, 3)), SimpleRNN(2, return_sequences=True)])
     model.set_weights(keras_model.get_weights())
-    model.compile("sgd", "mse", sample_weight_mode=mode, metrics=["mae"])
-    expected = keras_model.evaluate(x, y, sample_weight=weights, verbose=0)
-    np.testing.assert_allclose(model.evaluate(x, y, sample_weight=weights, verbose=0), expected, atol=1e-5)
+    model.compile("sgd", "mse", sample_weight_mode=mode, metrics=["mae"], weighted_metrics=["mae", "mse"])
+    expected = keras_model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    assert model.metrics_names == list(expected) == ["loss", "mae", "weighted_mae", "mse"]
+    np.testing.assert_allclose(model.evaluate(x, y, sample_weight=weights, verbose=0), list(expected.values()),
+                               atol=1e-5)
 
 
 def test_stateful_fit_needs_whole_batches_before_any_update():
@@ -286,3 +288,25 @@ def test_stateful_fit_needs_whole_batches_before_any_update():
                                          r"batch_size \(4\)"):
         model.fit(np.ones((10, 3, 5)), np.ones((10, 1)), batch_size=4, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_weighted_metrics_use_sample_and_class_weights_and_survive_saving(tmp_path):
+    from multirnn.models import load_model
+    host_random.set_seed(0)
+    model = Sequential([Dense(2, input_shape=(3,), activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=["acc"], weighted_metrics=["acc"])
+    x, labels = RNG.rand(12, 3), np.array([0, 1] * 6)
+    y = np.eye(2)[labels]
+    plain, weighted = model.evaluate(x, y, verbose=0)[1:]
+    hits = (model.predict(x).argmax(-1) == labels).astype(float)
+    weights = np.where(labels == 1, 3.0, 1.0)
+    assert plain == pytest.approx(hits.mean())
+    assert weighted == pytest.approx(hits.mean())  # no weights: the same mean
+    assert model.evaluate(x, y, sample_weight=weights, verbose=0)[2] == pytest.approx((hits * weights).sum() / 24)
+    history = model.fit(x, y, class_weight={0: 1.0, 1: 3.0}, epochs=1, batch_size=12, verbose=0,
+                        validation_data=(x, y)).history
+    assert sorted(history) == ["acc", "loss", "val_acc", "val_loss", "val_weighted_acc", "weighted_acc"]
+    assert history["weighted_acc"][0] == pytest.approx((hits * weights).sum() / 24)
+    path = str(tmp_path / "weighted.npz")
+    model.save(path)
+    assert load_model(path).metrics_names == ["loss", "acc", "weighted_acc"]

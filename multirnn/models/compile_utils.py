@@ -69,7 +69,8 @@ def weighted_mean(values, weights=None, mask=None):
 class Compiled:
     """The resolved compile arguments of a model with `names` outputs of `shapes`."""
 
-    def __init__(self, owner, names, shapes, loss, loss_weights, metrics, sample_weight_mode, custom=None):
+    def __init__(self, owner, names, shapes, loss, loss_weights, metrics, sample_weight_mode, custom=None,
+                 weighted_metrics=None):
         from multirnn import losses, metrics as metrics_module
         self.names = list(names)
         self.shapes_known = all(s is not None for s in shapes)
@@ -86,13 +87,17 @@ class Compiled:
                 raise ValueError(f"{owner}: sample_weight_mode must be None or 'temporal', got {m!r}")
         self.sample_weight_modes = modes
         self.metric_specs = metrics_per_output(metrics, self.names, owner)
+        self.weighted_specs = metrics_per_output(weighted_metrics, self.names, owner)
         self.metric_fns = []
-        for i, (ids, shape, fn) in enumerate(zip(self.metric_specs, shapes, self.loss_fns)):
-            resolved = []
-            for ident in ids:
-                def get(x, fn=fn, shape=shape):
-                    return metrics_module.get(x, loss=fn, output_shape=shape)
-                resolved.append((identifier_name(ident), _resolve(get, ident, custom, f"{owner}: metric")))
+        for ids, weighted_ids, shape, fn in zip(self.metric_specs, self.weighted_specs, shapes, self.loss_fns):
+            def get(x, fn=fn, shape=shape):
+                return metrics_module.get(x, loss=fn, output_shape=shape)
+            resolved = [(identifier_name(i), _resolve(get, i, custom, f"{owner}: metric"), False) for i in ids]
+            plain = {name for name, _, _ in resolved}
+            for ident in weighted_ids:  # named as tf.keras: "weighted_" only where the plain name is taken
+                name = identifier_name(ident)
+                resolved.append(("weighted_" + name if name in plain else name,
+                                 _resolve(get, ident, custom, f"{owner}: weighted metric"), True))
             self.metric_fns.append(resolved)
         multi = len(self.names) > 1
         self.loss_names = ["loss"] + ([f"{n}_loss" for n, f in zip(self.names, self.loss_fns) if f is not None]
@@ -104,7 +109,7 @@ class Compiled:
         """Display names of the metrics; dict-valued metrics are named when first computed."""
         names, seen = [], getattr(self, "_dict_keys", {})
         for prefix, fns in zip(self._prefix, self.metric_fns):
-            for name, _ in fns:
+            for name, _, _ in fns:
                 names += [prefix + key for key in seen.get(prefix + name, [name])]
         return names
 
@@ -119,17 +124,19 @@ class Compiled:
             total = total + w * value
         return total, parts
 
-    def metrics(self, ys, outputs, masks) -> list:
-        """(name, per-sample values, output mask) for every metric of every output."""
+    def metrics(self, ys, outputs, masks, weights=None) -> list:
+        """(name, per-sample values, output mask, sample weights or None) for every metric of every output;
+        only weighted metrics carry the sample weights."""
         out = []
-        for prefix, fns, y, pred, mask in zip(self._prefix, self.metric_fns, ys, outputs, masks):
-            for name, fn in fns:
-                value = fn(y, pred)
+        weights = weights or [None] * len(ys)
+        for prefix, fns, y, pred, mask, sw in zip(self._prefix, self.metric_fns, ys, outputs, masks, weights):
+            for name, fn, weighted in fns:
+                value, w = fn(y, pred), sw if weighted else None
                 if isinstance(value, dict):
-                    out += [(prefix + key, v, mask) for key, v in value.items()]
+                    out += [(prefix + key, v, mask, w) for key, v in value.items()]
                     self._dict_keys = dict(getattr(self, "_dict_keys", {}), **{prefix + name: list(value)})
                 else:
-                    out.append((prefix + name, value, mask))
+                    out.append((prefix + name, value, mask, w))
         return out
 
     def config(self) -> dict:
@@ -144,6 +151,7 @@ class Compiled:
         return {"loss": dict(zip(self.names, [name(s, f) for s, f in zip(self.loss_specs, self.loss_fns)])),
                 "loss_weights": dict(zip(self.names, self.loss_weights)),
                 "metrics": dict(zip(self.names, [[name(m) for m in ids] for ids in self.metric_specs])),
+                "weighted_metrics": dict(zip(self.names, [[name(m) for m in ids] for ids in self.weighted_specs])),
                 "sample_weight_mode": dict(zip(self.names, self.sample_weight_modes))}
 
 

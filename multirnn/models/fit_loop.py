@@ -15,19 +15,27 @@ class Averages:
         for name, v in values:
             self.totals[name] = self.totals.get(name, 0.0) + float(v) * size
             self.counts[name] = self.counts.get(name, 0) + size
-        for name, v, mask in metrics:
+        for name, v, mask, weight in metrics:
             v = np.asarray(v, dtype=np.float64)
+            m = np.ones(v.shape)
             if mask is not None and mask.shape == v.shape[:mask.ndim] and v.ndim:
-                m = np.broadcast_to(mask.reshape(mask.shape + (1,) * (v.ndim - mask.ndim)), v.shape)
+                m = m * _spread(mask, v.shape)
+            if weight is not None and v.ndim and weight.shape == v.shape[:weight.ndim]:
+                m = m * _spread(weight, v.shape)
+            if v.ndim:
                 total, count = float((v * m).sum()), float(m.sum())
             else:
-                count = v.size if v.ndim else size
-                total = float(v.sum()) if v.ndim else float(v) * size
+                total, count = float(v) * size, size
             self.totals[name] = self.totals.get(name, 0.0) + total
             self.counts[name] = self.counts.get(name, 0) + count
 
     def result(self) -> dict:
         return {name: self.totals[name] / max(self.counts[name], 1) for name in self.totals}
+
+
+def _spread(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """`a` (per sample, or per sample and timestep) broadcast over the trailing axes of `shape`."""
+    return np.broadcast_to(a.reshape(a.shape + (1,) * (len(shape) - a.ndim)), shape)
 
 
 def _callback_list(model, callbacks, verbose, params, history=True, mode="train"):

@@ -264,7 +264,8 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
             optimizer = optimizers.deserialize(training["optimizer_config"], custom_objects)
             model.compile(optimizer, loss=_unnamed(training["loss"]), metrics=_unnamed(training.get("metrics")),
                           loss_weights=_unnamed(training.get("loss_weights")),
-                          sample_weight_mode=_unnamed(training.get("sample_weight_mode")))
+                          sample_weight_mode=_unnamed(training.get("sample_weight_mode")),
+                          weighted_metrics=_unnamed(training.get("weighted_metrics")))
         if optimizer_weights:
             with backends.use(model.backend_name):
                 optimizer.build(model.trainable_weights)

@@ -40,8 +40,9 @@ class Trainer:
 
     # ---- compile
     def compile(self, optimizer, loss=None, metrics=None, loss_weights=None, sample_weight_mode=None,
-                **kwargs) -> None:
-        """Choose the optimizer, the loss(es) and metrics (names or objects; lists or dicts per output)."""
+                weighted_metrics=None, **kwargs) -> None:
+        """Choose the optimizer, the loss(es) and metrics (names or objects; lists or dicts per output);
+        `weighted_metrics` are averaged with the sample (and class) weights."""
         if kwargs:
             raise TypeError(f"{self._owner}.compile: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
         from multirnn import optimizers
@@ -52,7 +53,8 @@ class Trainer:
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{self._owner}.compile: optimizer {optimizer!r}: {e}") from None
             self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
-                                      sample_weight_mode=sample_weight_mode, custom=current_custom_objects())
+                                      sample_weight_mode=sample_weight_mode, custom=current_custom_objects(),
+                                      weighted_metrics=weighted_metrics)
             self._compiled = self._resolve_compile()
 
     def _resolve_compile(self):
@@ -133,12 +135,12 @@ class Trainer:
             total = total + extra
         return total, (parts, outputs, masks)
 
-    def _step_logs(self, compiled, total, parts, y_t, outputs, masks) -> list:
+    def _step_logs(self, compiled, total, parts, y_t, outputs, masks, sws) -> list:
         values = [("loss", float(np.asarray(K.to_numpy(total))))]
         if len(compiled.loss_names) > 1:
             values += [(n, float(np.asarray(K.to_numpy(p)))) for n, p in zip(compiled.loss_names[1:], parts)]
-        metrics = [(n, _host(v), None if m is None else _host(m))
-                   for n, v, m in compiled.metrics(y_t, outputs, masks)]
+        metrics = [(n, _host(v), None if m is None else _host(m), None if w is None else np.asarray(w, np.float64))
+                   for n, v, m, w in compiled.metrics(y_t, outputs, masks, sws)]
         return values, metrics
 
     def _train_arrays(self, xs, ys, sws):
@@ -152,13 +154,13 @@ class Trainer:
         for var, constraint in self.constraints:
             if id(var) in trainable:
                 K.update(var, constraint(var))
-        return self._step_logs(compiled, total, parts, y_t, outputs, masks)
+        return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
 
     def _test_arrays(self, xs, ys, sws):
         compiled = self._compiled
         x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
         total, (parts, outputs, masks) = self._loss(compiled, x_t, y_t, w_t, False)
-        return self._step_logs(compiled, total, parts, y_t, outputs, masks)
+        return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
 
     def _predict_arrays(self, xs) -> list:
         outputs, _ = self._run(self._tensors(xs, self.inputs), False)
