@@ -34,7 +34,7 @@ def _negative_steps(index, ndim: int) -> list:
     items = index if isinstance(index, tuple) else (index,)
     if not any(_is_reversed(i) for i in items):
         return []
-    if not all(i is None or i is Ellipsis or isinstance(i, (slice, int)) for i in items):
+    if not all(i is None or i is Ellipsis or isinstance(i, (slice, int, numpy.integer)) for i in items):
         return []
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
     found, axis = [], 0
