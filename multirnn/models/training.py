@@ -243,22 +243,10 @@ class Trainer:
                            verbose=0, callbacks=None, **kwargs):
         """The loss (and metrics) over `steps` batches `(x, y[, sample_weight])` of a generator or Sequence."""
         from multirnn.models import generators
-        given = self._keras1("evaluate_generator", kwargs, {
-            "max_q_size": ("max_queue_size", max_queue_size, 10), "nb_worker": ("workers", workers, 1),
-            "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)}, counts=("val_samples",))
-        self._threads_only("evaluate_generator", given.get("use_multiprocessing", use_multiprocessing))
         with backends.use(self.backend_name):
             self._require_compiled("evaluate_generator")
-            batches = generators.Batches(generator, given.get("workers", workers),
-                                         given.get("max_queue_size", max_queue_size), False,
-                                         f"{self._owner}.evaluate_generator")
-            try:
-                samples = given.get("val_samples")
-                logs = generators.evaluate_generator(
-                    self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
-                    callbacks)
-            finally:
-                batches.close()
+        logs = self._from_generator("evaluate_generator", generators.evaluate_generator, generator, steps,
+                                    max_queue_size, workers, use_multiprocessing, verbose, callbacks, kwargs)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
@@ -266,22 +254,27 @@ class Trainer:
                           verbose=0, callbacks=None, **kwargs):
         """The outputs for `steps` batches of inputs (or `(x, y)` tuples, whose `x` is used) of a generator."""
         from multirnn.models import generators
-        given = self._keras1("predict_generator", kwargs, {
+        out = self._from_generator("predict_generator", generators.predict_generator, generator, steps,
+                                   max_queue_size, workers, use_multiprocessing, verbose, callbacks, kwargs)
+        return out[0] if len(out) == 1 else out
+
+    def _from_generator(self, method, run, generator, steps, max_queue_size, workers, use_multiprocessing, verbose,
+                        callbacks, kwargs):
+        """`run(model, batches, steps, samples, verbose, callbacks)` over the batches of `generator`."""
+        from multirnn.models import generators
+        given = self._keras1(method, kwargs, {
             "max_q_size": ("max_queue_size", max_queue_size, 10), "nb_worker": ("workers", workers, 1),
             "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)}, counts=("val_samples",))
-        self._threads_only("predict_generator", given.get("use_multiprocessing", use_multiprocessing))
+        self._threads_only(method, given.get("use_multiprocessing", use_multiprocessing))
         with backends.use(self.backend_name):
             batches = generators.Batches(generator, given.get("workers", workers),
-                                         given.get("max_queue_size", max_queue_size), False,
-                                         f"{self._owner}.predict_generator")
+                                         given.get("max_queue_size", max_queue_size), False, f"{self._owner}.{method}")
             try:
                 samples = given.get("val_samples")
-                out = generators.predict_generator(
-                    self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
-                    callbacks)
+                return run(self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
+                           callbacks)
             finally:
                 batches.close()
-        return out[0] if len(out) == 1 else out
 
     def _keras1(self, method: str, kwargs: dict, renames: dict, counts=()) -> dict:
         """Keras 1 keyword names of `method`: {Keras 2 name: value} for renamed ones, {name: value} for counts."""
