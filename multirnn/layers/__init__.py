@@ -14,6 +14,7 @@ from multirnn.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Merg
                                    merge_output_shape, merge_tensors, minimum, multiply, subtract)
 from multirnn.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN
 from multirnn.layers.wrappers import Bidirectional, TimeDistributed
+from multirnn.stored_functions import in_safe_mode, safe_mode_scope
 
 _REGISTRY = {}
 
@@ -36,9 +37,14 @@ def serialize(layer) -> dict:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize(config: dict, custom_objects: Optional[dict] = None):
-    """A layer from `serialize`; `custom_objects` and those of enclosing scopes reach nested layers too."""
-    with custom_object_scope(custom_objects):
+def deserialize(config: dict, custom_objects: Optional[dict] = None, safe_mode: Optional[bool] = None):
+    """A layer from `serialize`; `custom_objects` and those of enclosing scopes reach nested layers too.
+
+    Stored functions (Lambda, callable merge modes) are refused unless `safe_mode=False` or
+    `custom_objects` supply them; `None` keeps the enclosing setting (safe by default).
+    """
+    safe = in_safe_mode() if safe_mode is None else safe_mode
+    with custom_object_scope(custom_objects), safe_mode_scope(safe):
         custom = current_custom_objects()
         classes = dict(_REGISTRY, **custom)
         name = config.get("class_name")

@@ -1,36 +1,9 @@
 """Lambda: wrap any function written with K as a layer; function (de)serialization; shape inference."""
-import base64
-import importlib
 import inspect
-import marshal
-import types
-
-import numpy as np
 
 from multirnn import backend as K
 from multirnn.layers.base import Layer
-
-
-def serialize_function(fn) -> dict:
-    """A JSON-able record of a function: its module and name, or its marshalled bytecode."""
-    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    if module and "<" not in name and getattr(importlib.import_module(module), name, None) is fn:
-        return {"module": module, "name": name}
-    if getattr(fn, "__closure__", None):
-        raise ValueError(f"cannot serialize {name or fn!r}: it uses variables of an enclosing function; "
-                         "define it at module level or pass values with arguments=")
-    code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
-    return {"bytecode": code, "defaults": fn.__defaults__, "name": fn.__name__}
-
-
-def deserialize_function(record: dict, custom_objects=None):
-    """Rebuild a function from `serialize_function`; bytecode sees K and `custom_objects` as globals."""
-    if "module" in record:
-        return getattr(importlib.import_module(record["module"]), record["name"])
-    code = marshal.loads(base64.b64decode(record["bytecode"]))
-    scope = {"K": K, "np": np, **(custom_objects or {})}
-    defaults = tuple(record["defaults"]) if record.get("defaults") else None
-    return types.FunctionType(code, scope, record.get("name"), defaults)
+from multirnn.stored_functions import deserialize_function, serialize_function
 
 
 def infer_output_shape(fn, input_shape, where):
@@ -97,7 +70,7 @@ class Lambda(Layer):
         config = dict(config)
         for key in ("function", "output_shape", "mask"):
             if isinstance(config.get(key), dict):
-                config[key] = deserialize_function(config[key], custom_objects)
+                config[key] = deserialize_function(config[key], custom_objects, f"Lambda {config.get('name')!r}: {key}")
         return cls(**config)
 
 

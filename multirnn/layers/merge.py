@@ -11,7 +11,8 @@ from typing import Callable, Sequence, Union
 
 from multirnn import backend as K
 from multirnn.layers.base import Layer, unique_name
-from multirnn.layers.lambdas import deserialize_function, infer_output_shape, serialize_function
+from multirnn.layers.lambdas import infer_output_shape
+from multirnn.stored_functions import deserialize_function, serialize_function
 
 _MODE_NAMES = {"sum": "sum", "add": "sum", "sub": "sub", "subtract": "sub", "mul": "mul",
                "multiply": "mul", "ave": "ave", "average": "ave", "max": "max", "maximum": "max",
@@ -348,7 +349,7 @@ class MergeTensors(Layer):
         config = dict(config)
         for key in ("mode", "output_shape", "output_mask"):
             if isinstance(config.get(key), dict):
-                config[key] = deserialize_function(config[key], custom_objects)
+                config[key] = deserialize_function(config[key], custom_objects, f"merge {config.get('name')!r}: {key}")
         return cls(**config)
 
 

@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 
+from multirnn.stored_functions import parse_json
+
 
 def _h5py():
     try:
@@ -72,10 +74,11 @@ def read(path: str):
             optimizer = [np.asarray(opt[_text(n)]) for n in opt.attrs["weight_names"]]
         manifest = None
         if "multirnn_manifest" in f.attrs:
-            manifest = json.loads(_text(f.attrs["multirnn_manifest"]))
-            manifest["model_config"] = json.loads(_text(f.attrs["model_config"]))
+            manifest = parse_json(_text(f.attrs["multirnn_manifest"]), f"{path}: manifest")
+            manifest["model_config"] = parse_json(_text(f.attrs["model_config"]), f"{path}: model_config")
             if "training_config" in f.attrs:
-                manifest["training_config"] = json.loads(_text(f.attrs["training_config"]))
+                manifest["training_config"] = parse_json(_text(f.attrs["training_config"]),
+                                                         f"{path}: training_config")
         elif "model_config" in f.attrs:
             manifest = {"format": "keras-h5"}
     return manifest, groups, optimizer

@@ -4,6 +4,7 @@ from multirnn.layers.merge import canonical_mode, merge_mask, merge_output_shape
 from multirnn.models import topology
 from multirnn.models.container import Container
 from multirnn.models.functional import Model
+from multirnn.stored_functions import deserialize_function, serialize_function
 
 
 class Merge(Container, Layer):
@@ -89,15 +90,15 @@ class Merge(Container, Layer):
 
     # ---- config
     def get_config(self) -> dict:
-        from multirnn.layers import lambdas, serialize
+        from multirnn.layers import serialize
         config = dict(super().get_config(), concat_axis=self.concat_axis, dot_axes=self.dot_axes,
                       arguments=self.arguments, output_mask=None)
         config.pop("batch_input_shape", None)
-        config["mode"] = {"function": lambdas.serialize_function(self.mode)} if callable(self.mode) else self.mode
+        config["mode"] = {"function": serialize_function(self.mode)} if callable(self.mode) else self.mode
         shape = self._output_shape
-        config["output_shape"] = lambdas.serialize_function(shape) if callable(shape) else shape
+        config["output_shape"] = serialize_function(shape) if callable(shape) else shape
         if callable(self.output_mask):
-            config["output_mask"] = lambdas.serialize_function(self.output_mask)
+            config["output_mask"] = serialize_function(self.output_mask)
         if self.branches:
             if not all(isinstance(b, Model) for b in self.branches):
                 raise ValueError(f"Merge {self.name!r}: only a Merge of models can be serialized "
@@ -107,15 +108,16 @@ class Merge(Container, Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        from multirnn.layers import deserialize, lambdas
+        from multirnn.layers import deserialize
         from multirnn.models import saving
         config = dict(config)
         custom = saving.current_custom_objects(custom_objects)
+        where = f"Merge {config.get('name')!r}"
         if isinstance(config.get("mode"), dict):
-            config["mode"] = lambdas.deserialize_function(config["mode"]["function"], custom)
+            config["mode"] = deserialize_function(config["mode"].get("function"), custom, f"{where}: mode")
         for key in ("output_shape", "output_mask"):
             if isinstance(config.get(key), dict):
-                config[key] = lambdas.deserialize_function(config[key], custom)
+                config[key] = deserialize_function(config[key], custom, f"{where}: {key}")
         if config.get("layers"):
             config["layers"] = [deserialize(b, custom) for b in config["layers"]]
         return cls(**config)

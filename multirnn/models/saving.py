@@ -17,9 +17,12 @@ import numpy as np
 
 from multirnn import backends
 from multirnn.custom_objects import custom_object_scope, current_custom_objects  # noqa: F401 (re-exported)
+from multirnn.errors import FileFormatError
 from multirnn.models import topology
+from multirnn.stored_functions import check_safe, parse_json, safe_mode_scope
 
 FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
 _H5_SUFFIXES = (".h5", ".hdf5", ".keras1", ".weights.h5")
 _H5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -119,23 +122,6 @@ def _json_default(value):
     raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
 
 
-def check_safe(config, where: str) -> None:
-    """Refuse configs that would run code from the file (Lambda layers, stored functions)."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "Lambda":
-            name = (config.get("config") or {}).get("name", "?")
-            raise ValueError(f"{where}: the model contains a Lambda layer ({name!r}); loading it would run code "
-                             "stored in the file. Pass safe_mode=False if you trust its source")
-        if "bytecode" in config or {"module", "name"} <= set(config) and len(config) == 2:
-            raise ValueError(f"{where}: the model stores a Python function ({config.get('name')!r}); loading it "
-                             "would run code from the file. Pass safe_mode=False if you trust its source")
-        for value in config.values():
-            check_safe(value, where)
-    elif isinstance(config, list):
-        for value in config:
-            check_safe(value, where)
-
-
 def model_from_config(config: dict, custom_objects=None, safe_mode: bool = True, where="model_from_config"):
     """A model (or layer) from `{'class_name', 'config'}`, built under the current backend."""
     import multirnn.models  # noqa: F401  (registers Model, Sequential, Merge)
@@ -143,18 +129,15 @@ def model_from_config(config: dict, custom_objects=None, safe_mode: bool = True,
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"{where}: expected a dict with 'class_name' and 'config', got {type(config).__name__}")
     if safe_mode:
-        check_safe(config, where)
-    with custom_object_scope(custom_objects):
+        check_safe(config, where, custom_objects)
+    with custom_object_scope(custom_objects), safe_mode_scope(safe_mode):
         return deserialize({"class_name": config["class_name"], "config": config["config"]},
                            current_custom_objects())
 
 
 def model_from_json(json_string: str, custom_objects=None, safe_mode: bool = True):
     """A model from `to_json()`; Lambda layers are refused unless `safe_mode=False`."""
-    try:
-        config = json.loads(json_string)
-    except ValueError as e:
-        raise ValueError(f"model_from_json: not valid JSON ({e})") from None
+    config = parse_json(json_string, "model_from_json")
     return model_from_config(config, custom_objects, safe_mode, "model_from_json")
 
 
@@ -209,7 +192,8 @@ def save_weights(model, path, overwrite: bool = True) -> None:
         from multirnn.models import h5_format
         _atomic_write(path, lambda f: h5_format.write(f, groups, None))
     else:
-        _atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights"}, groups, []))
+        _atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights", "version": FORMAT_VERSION},
+                                                 groups, []))
 
 
 def load_weights(model, path, by_name: bool = False, skip_mismatch: bool = False) -> None:
@@ -273,6 +257,14 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
     return model
 
 
+def check_version(manifest: dict, path: str) -> None:
+    """Refuse a file written in a format version this multirnn cannot read."""
+    version = manifest.get("version", 1)
+    if version not in READABLE_VERSIONS:
+        raise FileFormatError(f"{path}: format version {version!r} is not one this multirnn reads "
+                              f"(it reads {', '.join(map(str, READABLE_VERSIONS))}); a newer multirnn wrote it?")
+
+
 def _unnamed(per_output):
     """A dict keyed by output name is kept; one that maps a single output is unwrapped."""
     if isinstance(per_output, dict) and len(per_output) == 1:
@@ -312,13 +304,19 @@ def read_file(path: str):
         head = f.read(8)
     if head == _H5_MAGIC:
         from multirnn.models import h5_format
-        return h5_format.read(path)
+        manifest, groups, optimizer = h5_format.read(path)
+        if manifest and manifest.get("format") != "keras-h5":
+            check_version(manifest, path)
+        return manifest, groups, optimizer
     if not head.startswith(b"PK"):
         raise ValueError(f"{path} is neither a multirnn .npz file nor an HDF5 (.h5) file")
     with np.load(path, allow_pickle=False) as npz:
         if "manifest" not in npz.files:
             raise ValueError(f"{path} is an .npz file without a multirnn manifest")
-        manifest = json.loads(str(npz["manifest"]))
+        manifest = parse_json(str(npz["manifest"]), f"{path}: manifest")
+        if not isinstance(manifest, dict):
+            raise FileFormatError(f"{path}: the manifest is not a JSON object")
+        check_version(manifest, path)
         groups = [(entry["name"], [npz[f"layer{i}_weight{j}"] for j in range(len(entry["weights"]))])
                   for i, entry in enumerate(manifest["layers"])]
         optimizer = [npz[f"optimizer{k}"] for k in range(manifest.get("optimizer_weights", 0))]
