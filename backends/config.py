@@ -2,6 +2,7 @@
 import contextvars
 import json
 import os
+import warnings
 
 _FLOAT_TYPES = ("float16", "float32", "float64")
 _settings = {"floatx": "float32", "epsilon": 1e-7}
@@ -67,7 +68,6 @@ def _load_user_defaults() -> None:
         if "epsilon" in data:
             set_epsilon(data["epsilon"])
     except (ValueError, TypeError) as e:
-        import warnings
         warnings.warn(str(e), stacklevel=2)
 
 

@@ -1,19 +1,28 @@
 """The one place that knows which optional frameworks are installed; tests skip on these flags."""
 import importlib
 import importlib.util
+import os
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
 HAS_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
+HAS_H5PY = importlib.util.find_spec("h5py") is not None
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
-_EXTRA = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy"}
-_MODULE = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy"}
+_EXTRA = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy", "tf_keras": "test"}
+_MODULE = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy", "tf_keras": "tf_keras"}
 
 
 def require(framework: str):
-    """Import a framework or raise an ImportError that names the pip extra to install."""
+    """Import a framework or raise an ImportError that names the pip extra to install.
+
+    TensorFlow's C++ log lines (a CUDA `cuInit` error on machines without a GPU among them) are
+    quiet unless the user set `TF_CPP_MIN_LOG_LEVEL`."""
+    if framework in ("tensorflow", "tf_keras"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         return importlib.import_module(_MODULE[framework])
     except ImportError:
@@ -39,3 +48,23 @@ def torch_cuda_available() -> bool:
         return False
     import torch
     return bool(torch.cuda.is_available())
+
+
+def version(framework: str) -> str:
+    """The installed version of a framework (importing it), or '?'."""
+    return str(getattr(require(framework), "__version__", "?"))
+
+
+def devices(loaded: list) -> list:
+    """The devices the loaded backends see: always 'cpu', then CUDA devices by framework."""
+    found = []
+    if "torch" in loaded and torch_cuda_available():
+        import torch
+        found += [f"cuda:{i} {torch.cuda.get_device_name(i)} (torch)" for i in range(torch.cuda.device_count())]
+    if cuda_device_count():
+        found.append(f"{cuda_device_count()} CUDA device(s) (cupy)")
+    if "tensorflow" in loaded:
+        gpus = require("tensorflow").config.list_physical_devices("GPU")
+        if gpus:
+            found.append(f"{len(gpus)} GPU(s) (tensorflow)")
+    return ["cpu"] + (found or ["no CUDA device"])

@@ -5,6 +5,7 @@ CuPy subclasses this class with `xp = cupy` and overrides only what differs.
 import numpy
 
 from .base import Backend
+from .tree import map_structure
 from .tape import (IndexedGrad, Traced, Variable, _on_tape, _plain, backward, defvjp,
                    primitive, trace, tracing)
 
@@ -478,7 +479,7 @@ class NumpyBackend(Backend):
         result = [self.xp.zeros_like(v.value) if g is None else self.xp.array(g, dtype=v.value.dtype)
                   for g, v in zip(result, variables)]  # fresh arrays: tape gradients may be shared views
         value = _plain(loss)
-        return ((value, _strip(aux)) if has_aux else value), result
+        return ((value, map_structure(_plain, aux)) if has_aux else value), result
 
 
 class _IndexedVjp:
@@ -490,14 +491,6 @@ class _IndexedVjp:
 
     def __call__(self, g):
         return IndexedGrad(self.shape, self.dtype, self.index, g)
-
-
-def _strip(tree):
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_strip(t) for t in tree)
-    if isinstance(tree, dict):
-        return {k: _strip(v) for k, v in tree.items()}
-    return _plain(tree)
 
 
 def create():

@@ -5,14 +5,12 @@ NumPy promotes them (TF refuses mixed dtypes), and where TF's own gradient diffe
 reference (relu with a cap, softplus at 0) the op is written so that autodiff gives the reference.
 """
 import numbers
-import os
 
 import numpy
 
 from . import frameworks
 from .base import Backend
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = frameworks.require("tensorflow")
 
 _TF = (tf.Tensor, tf.Variable)

@@ -11,6 +11,7 @@ import numpy
 
 from . import frameworks
 from .base import Backend
+from .tree import map_structure
 
 torch = frameworks.require("torch")
 
@@ -56,12 +57,8 @@ def _mirrored(item: slice, dim: int) -> slice:
     return slice(first, first + count * -step, -step) if count else slice(0, 0)
 
 
-def _detach(tree):
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_detach(t) for t in tree)
-    if isinstance(tree, dict):
-        return {k: _detach(v) for k, v in tree.items()}
-    return tree.detach() if isinstance(tree, torch.Tensor) else tree
+def _detached(value):
+    return value.detach() if isinstance(value, torch.Tensor) else value
 
 
 class TorchBackend(Backend):
@@ -417,7 +414,7 @@ class TorchBackend(Backend):
                 v.requires_grad_(False)
         grads = [torch.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         value = loss.detach()
-        return ((value, _detach(aux)) if has_aux else value), grads
+        return ((value, map_structure(_detached, aux)) if has_aux else value), grads
 
 
 def create() -> TorchBackend:

@@ -86,7 +86,10 @@ class Report:
 
     def max_abs(self, a: str, b: str, tensor: str) -> float:
         """The max abs difference of one tensor between two sides."""
-        diffs = self.pairs.get((a, b)) or self.pairs[(b, a)]
+        diffs = self.pairs.get((a, b)) or self.pairs.get((b, a))
+        if diffs is None:
+            raise KeyError(f"no comparison of {a} with {b} in this report; compared: "
+                           f"{', '.join(f'{x}/{y}' for x, y in self.pairs) or 'nothing'}")
         return next(d.abs for d in diffs if d.name == tensor)
 
     def table(self) -> str:

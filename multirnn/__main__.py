@@ -1,52 +1,36 @@
 """`python -m multirnn info`: the active backend, every backend's status, devices, floatx, epsilon."""
-import importlib
 import os
 import platform
 import sys
 
+import numpy
+
 import multirnn
-from multirnn import backends
-from multirnn.backends import config, frameworks
+from multirnn import backend as K
 
 USAGE = "usage: python -m multirnn info"
-_FRAMEWORK = {"numpy": "numpy", "cupy": "cupy", "tensorflow": "tensorflow", "torch": "torch"}
 
 
 def _active() -> str:
     """The default backend and where it was chosen, or the one-line reason it cannot be chosen."""
     try:
-        name = backends.default_name()
+        name = K.default_name()
     except ValueError as e:
         return f"error: {e}"
     if os.environ.get("MULTIRNN_BACKEND"):
         return f"{name} (from the MULTIRNN_BACKEND environment variable)"
-    if config.read_user_config().get("backend"):
-        return f"{name} (from {config.config_path()})"
+    if K.read_user_config().get("backend"):
+        return f"{name} (from {K.config_path()})"
     return f"{name} (default)"
 
 
 def _status(name: str) -> str:
     try:
-        backends.get(name)
+        K.load(name)
     except (ImportError, RuntimeError) as e:
         return f"unavailable: {e}"
-    module = importlib.import_module(_FRAMEWORK[name])
-    return f"available ({_FRAMEWORK[name]} {getattr(module, '__version__', '?')})"
-
-
-def _devices(loaded: list) -> list:
-    found = []
-    if "torch" in loaded and frameworks.torch_cuda_available():
-        import torch
-        found += [f"cuda:{i} {torch.cuda.get_device_name(i)} (torch)" for i in range(torch.cuda.device_count())]
-    if frameworks.cuda_device_count():
-        found.append(f"{frameworks.cuda_device_count()} CUDA device(s) (cupy)")
-    if "tensorflow" in loaded:
-        import tensorflow as tf
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            found.append(f"{len(gpus)} GPU(s) (tensorflow)")
-    return ["cpu"] + (found or ["no CUDA device"])
+    framework = "numpy" if name == "numpy" else name
+    return f"available ({framework} {K.frameworks.version(framework) if name != 'numpy' else numpy.__version__})"
 
 
 def info() -> None:
@@ -54,13 +38,13 @@ def info() -> None:
     print(f"multirnn {multirnn.__version__} (Python {platform.python_version()})")
     print(f"active backend: {_active()}")
     print("backends:")
-    statuses = {name: _status(name) for name in backends.NAMES}
+    statuses = {name: _status(name) for name in K.NAMES}
     for name, status in statuses.items():
         print(f"  {name:<11}{status}")
     loaded = [n for n, s in statuses.items() if s.startswith("available")]
-    print("devices: " + ", ".join(_devices(loaded)))
-    print(f"floatx: {config.floatx()}")
-    print(f"epsilon: {config.epsilon()}")
+    print("devices: " + ", ".join(K.frameworks.devices(loaded)))
+    print(f"floatx: {K.floatx()}")
+    print(f"epsilon: {K.epsilon()}")
 
 
 def main(argv=None) -> int:
@@ -71,7 +55,6 @@ def main(argv=None) -> int:
     if args != ["info"]:
         print(USAGE, file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     info()
     return 0
 

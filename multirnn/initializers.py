@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from multirnn.backends import host_random
+from multirnn import backend as K
 
 
 class Initializer:
@@ -43,7 +43,7 @@ class RandomUniform(Initializer):
         self.minval, self.maxval, self.seed = minval, maxval, seed
 
     def __call__(self, shape, seed=None):
-        return host_random.uniform(shape, self.minval, self.maxval, self._seed(seed))
+        return K.host_random.uniform(shape, self.minval, self.maxval, self._seed(seed))
 
 
 class RandomNormal(Initializer):
@@ -51,7 +51,7 @@ class RandomNormal(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape, seed=None):
-        return host_random.normal(shape, self.mean, self.stddev, self._seed(seed))
+        return K.host_random.normal(shape, self.mean, self.stddev, self._seed(seed))
 
 
 class TruncatedNormal(Initializer):
@@ -59,7 +59,7 @@ class TruncatedNormal(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape, seed=None):
-        return host_random.truncated_normal(shape, self.mean, self.stddev, self._seed(seed))
+        return K.host_random.truncated_normal(shape, self.mean, self.stddev, self._seed(seed))
 
 
 def _fans(shape):
@@ -88,10 +88,10 @@ class VarianceScaling(Initializer):
         seed = self._seed(seed)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return host_random.uniform(shape, -limit, limit, seed)
+            return K.host_random.uniform(shape, -limit, limit, seed)
         if self.distribution == "truncated_normal":
-            return host_random.truncated_normal(shape, 0.0, math.sqrt(variance) / 0.87962566103423978, seed)
-        return host_random.normal(shape, 0.0, math.sqrt(variance), seed)
+            return K.host_random.truncated_normal(shape, 0.0, math.sqrt(variance) / 0.87962566103423978, seed)
+        return K.host_random.normal(shape, 0.0, math.sqrt(variance), seed)
 
 
 class Orthogonal(Initializer):
@@ -104,7 +104,7 @@ class Orthogonal(Initializer):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal initializer needs a shape of rank >= 2, got {tuple(shape)}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        a = host_random.normal((max(rows, cols), min(rows, cols)), 0.0, 1.0, self._seed(seed))
+        a = K.host_random.normal((max(rows, cols), min(rows, cols)), 0.0, 1.0, self._seed(seed))
         q, r = np.linalg.qr(a)
         q = q * np.sign(np.diag(r))
         if rows < cols:

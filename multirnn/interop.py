@@ -11,6 +11,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from multirnn import backend as K
+from multirnn import layers
+
 CELLS = ("SimpleRNN", "GRU", "LSTM")
 _GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 _TORCH_CLASS = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
@@ -100,7 +103,7 @@ def _layer_info(layer) -> tuple:
 
 def to_torch(layer) -> Dict[str, "torch.Tensor"]:
     """A multirnn SimpleRNN/GRU/LSTM (or Bidirectional of one) -> a torch.nn state dict."""
-    import torch
+    torch = K.frameworks.require("torch")
     cell, _, bidirectional = _layer_info(layer)
     arrays = keras_to_torch(layer.get_weights(), cell, bidirectional)
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
@@ -114,7 +117,7 @@ def from_torch(state_dict: dict, layer) -> None:
 
 def torch_module(layer, dtype=None) -> "torch.nn.Module":
     """An equivalent torch.nn.RNN/GRU/LSTM (batch_first) holding the layer's weights."""
-    import torch
+    torch = K.frameworks.require("torch")
     cell, inner, bidirectional = _layer_info(layer)
     if cell == "GRU" and not inner.reset_after:
         raise ValueError("torch.nn.GRU matches GRU(reset_after=True) only")
@@ -175,11 +178,10 @@ def _options(config: dict, cell: str) -> dict:
 
 def from_tf_keras(tf_layer, backend: Optional[str] = None):
     """A multirnn layer with the options and weights of a built tf_keras SimpleRNN/GRU/LSTM/Bidirectional."""
-    from multirnn import backends, layers
     inner = getattr(tf_layer, "forward_layer", tf_layer)
     cell = _cell(type(inner).__name__)
     options = _options(inner.get_config(), cell)
-    with backends.use(backend or backends.current().name):
+    with K.use(backend or K.current_name()):
         ours = getattr(layers, cell)(dtype=inner.dtype, **options)
         if inner is not tf_layer:
             ours = layers.Bidirectional(ours, merge_mode=tf_layer.merge_mode)
@@ -192,7 +194,7 @@ def from_tf_keras(tf_layer, backend: Optional[str] = None):
 
 def to_tf_keras(layer, dtype: Optional[str] = None):
     """A built tf_keras layer with the options and weights of a multirnn recurrent layer (or Bidirectional)."""
-    import tf_keras
+    tf_keras = K.frameworks.require("tf_keras")
     cell, inner, bidirectional = _layer_info(layer)
     options = _options(inner.get_config(), cell)
     options.pop("zero_output_for_mask", None)  # tf_keras Bidirectional forces it, as ours does

@@ -5,13 +5,13 @@ from typing import Optional
 
 import numpy as np
 
-from multirnn.backends import host_random
+from multirnn import backend as K
 
 
 def set_random_seed(seed: int) -> None:
     """Fix the global seed of every random draw (initial weights, dropout masks, shuffling):
     the same seed gives the same numbers on every backend."""
-    host_random.set_seed(seed)
+    K.set_random_seed(seed)
 
 
 class Sequence:

@@ -16,6 +16,9 @@ OTHER_BACKENDS = [b for b in BACKENDS if b != "numpy"]
 needs_torch = pytest.mark.skipif(not frameworks.HAS_TORCH, reason="torch is not installed")
 needs_tensorflow = pytest.mark.skipif(not frameworks.HAS_TENSORFLOW, reason="tensorflow is not installed")
 needs_tf_keras = pytest.mark.skipif(not frameworks.HAS_TF_KERAS, reason="tf_keras is not installed")
+needs_h5py = pytest.mark.skipif(not frameworks.HAS_H5PY, reason="h5py is not installed (pip install '.[h5]')")
+needs_sklearn = pytest.mark.skipif(not (frameworks.HAS_SKLEARN and frameworks.HAS_MATPLOTLIB),
+                                   reason="scikit-learn and matplotlib are not installed (pip install '.[examples]')")
 gpu = pytest.mark.gpu
 
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import needs_h5py
 from multirnn import callbacks
 from multirnn.backends import host_random
 from multirnn.layers import Dense
@@ -50,6 +51,7 @@ def test_early_stopping_keeps_going_while_improving_and_restores_best():
     assert model.evaluate(X, Y, verbose=0)[0] < losses[-1]
 
 
+@needs_h5py
 def test_model_checkpoint_writes_each_epoch_and_only_the_best(tmp_path):
     every = str(tmp_path / "every_{epoch:02d}.npz")
     _model().fit(X, Y, epochs=3, verbose=0, callbacks=[callbacks.ModelCheckpoint(every, monitor="loss")])

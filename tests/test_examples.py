@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from conftest import needs_sklearn
 from multirnn import backends
 from multirnn.models import Model
 from multirnn.utils import set_random_seed
@@ -241,6 +242,7 @@ def test_keras1_and_keras2_spellings_build_the_same_network(K):
     np.testing.assert_allclose(models[0].predict(x), models[1].predict(x), rtol=1e-5, atol=1e-6)
 
 
+@needs_sklearn
 def test_digits_load():
     (x_train, y_train), (x_test, y_test) = example("digits_lstm").load()
     assert x_train.shape[1:] == x_test.shape[1:] == (8, 8) and x_train.dtype == np.float32
@@ -250,6 +252,7 @@ def test_digits_load():
     np.testing.assert_array_equal(y_train.sum(axis=1), 1.0)
 
 
+@needs_sklearn
 def test_digits_model_trains_one_epoch_on_numpy(tmp_path, monkeypatch):
     """The demo's main for one epoch on the first 600 training and 150 test images."""
     digits = example("digits_lstm")

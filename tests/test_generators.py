@@ -162,9 +162,9 @@ def test_bad_calls_say_what_is_wrong():
         m.predict_generator(batches(), 5, pickle_safe=True)
     with pytest.raises(TypeError, match="got both 'nb_epoch' \\(Keras 1\\) and 'epochs'"):
         m.fit_generator(batches(), 5, epochs=2, nb_epoch=3)
-    with pytest.raises(TypeError, match="got both samples_per_epoch \\(Keras 1\\) and steps_per_epoch"):
+    with pytest.raises(TypeError, match="got both 'samples_per_epoch' \\(Keras 1\\) and 'steps_per_epoch' \\(Keras 2\\); give only one"):
         m.fit_generator(batches(), 5, samples_per_epoch=40)
-    with pytest.raises(TypeError, match="got both val_samples \\(Keras 1\\) and steps"):
+    with pytest.raises(TypeError, match="got both 'val_samples' \\(Keras 1\\) and 'steps' \\(Keras 2\\); give only one"):
         m.evaluate_generator(batches(), 5, val_samples=40)
     with pytest.raises(ValueError, match="workers must be an int >= 0, got -1"):
         m.fit_generator(batches(), 5, workers=-1)

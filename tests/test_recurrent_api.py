@@ -4,6 +4,7 @@ import pytest
 
 from multirnn import backends, initializers, layers
 from multirnn.layers import Input
+from multirnn.optimizers import SGD
 
 CELLS = [layers.SimpleRNN, layers.GRU, layers.LSTM]
 
@@ -200,3 +201,24 @@ def test_embedding_index_out_of_range(K):
     emb = layers.Embedding(5, 2, name="emb")
     with pytest.raises(ValueError, match=r"Embedding 'emb': indices must be in \[0, 5\), got values from 0 to 7"):
         emb(K.constant(np.array([[0, 7]]), "int64"))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Embedding(10, 3, init="uniform", embeddings_initializer="uniform"),
+    lambda: layers.LSTM(4, output_dim=4),
+    lambda: layers.Dense(3, output_dim=3),
+    lambda: layers.Dropout(0.5, p=0.5),
+    lambda: layers.GRU(3, consume_less="mem", implementation=2),
+])
+def test_both_spellings_are_one_type_error_everywhere(make):
+    with pytest.raises(TypeError, match=r"got both '\w+' \(Keras 1\) and '\w+' \(Keras 2\); give only one"):
+        make()
+
+
+def test_keras1_spellings_convert_their_values():
+    lstm = layers.LSTM(output_dim=3, consume_less="mem", forget_bias_init="zero", init="zeros")
+    assert (lstm.units, lstm.implementation, lstm.unit_forget_bias) == (3, 1, False)
+    assert layers.Embedding(np.int64(10), np.int64(3)).input_dim == 10
+    assert SGD(lr=0.25).learning_rate == 0.25
+    with pytest.raises(TypeError, match="got both 'lr' \\(Keras 1\\) and 'learning_rate'"):
+        SGD(learning_rate=0.1, lr=0.2)

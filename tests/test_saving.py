@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, needs_tf_keras
+from conftest import BACKENDS, needs_h5py, needs_tf_keras
 
 from multirnn import backends
 from multirnn.backends import host_random
@@ -34,7 +34,7 @@ def _next_step(model):
     return loss, model.get_weights()
 
 
-@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize("suffix", [".npz", pytest.param(".h5", marks=needs_h5py)])
 @pytest.mark.parametrize("source", BACKENDS)
 def test_saved_on_one_backend_loads_and_trains_on_every_other(tmp_path, float64, source, suffix):
     path = str(tmp_path / f"model{suffix}")
@@ -162,7 +162,7 @@ def _tripled(x):
     return 3 * x
 
 
-@pytest.mark.parametrize("suffix", ["npz", "h5"])
+@pytest.mark.parametrize("suffix", ["npz", pytest.param("h5", marks=needs_h5py)])
 def test_custom_objects_reach_layers_nested_in_wrappers_and_lambda_globals(tmp_path, suffix):
     """custom_objects given to load_model reach a custom layer inside Bidirectional and a Lambda's globals."""
     model = Sequential([Bidirectional(_CustomLSTM(3), input_shape=(4, 3)), Lambda(lambda x: _tripled(x))])

@@ -12,8 +12,9 @@ import re
 import numpy as np
 
 from multirnn import backend as K
-from multirnn import backends, constraints, initializers, regularizers
-from multirnn.backends import host_random
+from multirnn import constraints, initializers, regularizers
+from multirnn.layers import topology
+from multirnn.layers.symbolic import call_symbolic
 
 _name_counts = collections.Counter()
 _outer_call = contextvars.ContextVar("multirnn_outer_call", default=None)  # id of the outermost layer call
@@ -32,17 +33,6 @@ def outermost_call():
     finally:
         _outer_call.reset(token)
 
-# Keras 1 spellings accepted by every layer, mapped to their Keras 2 names.
-KERAS1_ALIASES = {
-    "output_dim": "units", "init": "kernel_initializer", "inner_init": "recurrent_initializer",
-    "inner_activation": "recurrent_activation", "W_regularizer": "kernel_regularizer",
-    "U_regularizer": "recurrent_regularizer", "b_regularizer": "bias_regularizer",
-    "W_constraint": "kernel_constraint", "U_constraint": "recurrent_constraint",
-    "b_constraint": "bias_constraint", "dropout_W": "dropout", "dropout_U": "recurrent_dropout",
-    "bias": "use_bias",
-}
-
-
 def snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
@@ -52,17 +42,6 @@ def unique_name(prefix: str) -> str:
     count = _name_counts[prefix]
     _name_counts[prefix] += 1
     return prefix if count == 0 else f"{prefix}_{count}"
-
-
-def translate_keras1(cls_name: str, kwargs: dict, aliases=KERAS1_ALIASES) -> dict:
-    """Rename Keras 1 arguments; both spellings of one argument at once is a TypeError."""
-    out = dict(kwargs)
-    for old, new in aliases.items():
-        if old in out:
-            if new in out:
-                raise TypeError(f"{cls_name}: got both {old!r} (Keras 1) and {new!r} (Keras 2); give only one")
-            out[new] = out.pop(old)
-    return out
 
 
 def shape_of(x):
@@ -77,12 +56,6 @@ def shape_of(x):
 class Layer:
     """Base of every layer: `build(input_shape)` once, then `call(inputs, ...)`."""
 
-    def __init_subclass__(cls, **kwargs):
-        """Run every subclass's `build` under the layer's own backend, whoever calls it."""
-        super().__init_subclass__(**kwargs)
-        if "build" in vars(cls):
-            cls.build = _on_own_backend(vars(cls)["build"])
-
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_input_shape=None, input_dim=None, input_length=None, batch_size=None,
                  weights=None, activity_regularizer=None, **kwargs):
@@ -91,7 +64,7 @@ class Layer:
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.dtype = dtype
-        self.backend_name = backends.current().name
+        self.backend_name = K.current_name()
         self.built = False
         self.supports_masking = False
         self.stateful = getattr(self, "stateful", False)
@@ -117,6 +90,7 @@ class Layer:
         return f"<{type(self).__name__} {self.name!r}>"
 
     # ---- weights
+    @K.on_own_backend
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, constraint=None,
                    trainable=True, dtype=None):
         """Create a weight from a host-drawn initial value, on this layer's backend."""
@@ -160,10 +134,11 @@ class Layer:
     def weight_name(self, var) -> str:
         return self._weight_names.get(id(var), "weight")
 
+    @K.on_own_backend
     def get_weights(self) -> list:
-        with backends.use(self.backend_name):
-            return [np.array(K.to_numpy(w)) for w in self.weights]
+        return [np.array(K.to_numpy(w)) for w in self.weights]
 
+    @K.on_own_backend
     def set_weights(self, weights) -> None:
         """Set weights from NumPy arrays in `get_weights` order; shapes are checked first."""
         params = self.weights
@@ -171,29 +146,29 @@ class Layer:
         if len(weights) != len(params):
             raise ValueError(f"{type(self).__name__} {self.name!r}: set_weights expects {len(params)} arrays "
                              f"({', '.join(self.weight_name(p) for p in params)}), got {len(weights)}")
-        with backends.use(self.backend_name):
-            arrays = [np.asarray(K.to_numpy(w) if K.is_tensor(w) else w) for w in weights]
-            for p, a in zip(params, arrays):
-                if tuple(K.int_shape(p)) != a.shape:
-                    raise ValueError(f"{type(self).__name__} {self.name!r}: weight {self.weight_name(p)!r} "
-                                     f"expects shape {tuple(K.int_shape(p))}, got {a.shape}")
-            for p, a in zip(params, arrays):
-                K.set_value(p, a)
+        arrays = [np.asarray(K.to_numpy(w) if K.is_tensor(w) else w) for w in weights]
+        for p, a in zip(params, arrays):
+            if tuple(K.int_shape(p)) != a.shape:
+                raise ValueError(f"{type(self).__name__} {self.name!r}: weight {self.weight_name(p)!r} "
+                                 f"expects shape {tuple(K.int_shape(p))}, got {a.shape}")
+        for p, a in zip(params, arrays):
+            K.set_value(p, a)
 
     def count_params(self) -> int:
         return int(sum(np.prod(K.int_shape(w)) for w in self.weights))
 
     @property
+    @K.on_own_backend
     def losses(self) -> list:
         """Weight penalties now, plus the activity penalties (per sample) of every call made during the
         last outermost call: a layer shared inside a model counts each of its calls, as in tf.keras."""
-        with backends.use(self.backend_name):
-            return [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
+        return [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
 
     # ---- building and calling
     def build(self, input_shape) -> None:
         self.built = True
 
+    @K.on_own_backend
     def _build_once(self, input_shape):
         if self.built:
             return
@@ -215,20 +190,24 @@ class Layer:
     def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
 
+    @K.on_own_backend
+    def mask_for(self, inputs, mask=None):
+        """`compute_mask` for concrete inputs, under this layer's backend."""
+        return self.compute_mask(inputs, mask)
+
+    @K.on_own_backend
     def __call__(self, inputs, *args, **kwargs):
-        with backends.use(self.backend_name):
-            if _is_symbolic(inputs):
-                from multirnn.layers.input import call_symbolic
-                return call_symbolic(self, inputs, args, kwargs)
-            input_shape = shape_of(inputs)
-            self._build_once(input_shape)
-            self.check_input_shape(input_shape)
-            kwargs = {k: v for k, v in kwargs.items() if k in self._call_args() or self._call_takes_kwargs()}
-            with outermost_call():
-                outputs = self.call(inputs, *args, **kwargs)
-                if self.activity_regularizer is not None:
-                    self._add_activity_losses(outputs)
-            return outputs
+        if _is_symbolic(inputs):
+            return call_symbolic(self, inputs, args, kwargs)
+        input_shape = shape_of(inputs)
+        self._build_once(input_shape)
+        self.check_input_shape(input_shape)
+        kwargs = {k: v for k, v in kwargs.items() if k in self._call_args() or self._call_takes_kwargs()}
+        with outermost_call():
+            outputs = self.call(inputs, *args, **kwargs)
+            if self.activity_regularizer is not None:
+                self._add_activity_losses(outputs)
+        return outputs
 
     def _add_activity_losses(self, outputs):
         """Penalties of this call, added to those of earlier calls inside the same outermost call."""
@@ -274,14 +253,40 @@ class Layer:
     def output_shape(self):
         return self.compute_output_shape(self.input_shape)
 
+    # ---- the symbolic calls of this layer (nodes)
+    def get_output_at(self, node_index: int):
+        """The output tensor(s) of the layer's `node_index`-th call."""
+        return topology.get_output_at(self, node_index)
 
-def _on_own_backend(build):
-    def wrapped(self, input_shape):
-        with backends.use(self.backend_name):
-            build(self, input_shape)
-        self.built = True
-    wrapped.__doc__, wrapped.__name__ = build.__doc__, build.__name__
-    return wrapped
+    def get_input_at(self, node_index: int):
+        """The input tensor(s) of the layer's `node_index`-th call."""
+        return topology.get_input_at(self, node_index)
+
+    def get_output_shape_at(self, node_index: int):
+        return topology.get_output_shape_at(self, node_index)
+
+    def get_input_shape_at(self, node_index: int):
+        return topology.get_input_shape_at(self, node_index)
+
+    @property
+    def output(self):
+        """The output tensor of a layer called once."""
+        fixed = self.__dict__.get("_fixed_output")
+        return fixed if fixed is not None else self.get_output_at(topology.single_node(self, "output"))
+
+    @output.setter
+    def output(self, value):
+        self.__dict__["_fixed_output"] = value
+
+    @property
+    def input(self):
+        """The input tensor of a layer called once."""
+        fixed = self.__dict__.get("_fixed_input")
+        return fixed if fixed is not None else self.get_input_at(topology.single_node(self, "input"))
+
+    @input.setter
+    def input(self, value):
+        self.__dict__["_fixed_input"] = value
 
 
 def _is_symbolic(x) -> bool:
@@ -302,4 +307,4 @@ def get_constraint(value, layer, arg):
     return constraints.get(value, f"{type(layer).__name__} {layer.name!r}: {arg}")
 
 
-__all__ = ["Layer", "KERAS1_ALIASES", "translate_keras1", "shape_of", "host_random"]
+__all__ = ["Layer", "shape_of"]

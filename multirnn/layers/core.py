@@ -1,12 +1,11 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector,
-ActivityRegularization; Lambda (lambdas.py) and the Keras 1 Highway and MaxoutDense (highway.py)
-are re-exported here. Keras 1 spellings are accepted."""
+ActivityRegularization. Keras 1 spellings are accepted."""
 import numpy as np
 
 from multirnn import activations, constraints, initializers, regularizers
 from multirnn import backend as K
-from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer, translate_keras1
-from multirnn.layers.lambdas import Lambda
+from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
+from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
 
 
 def _positive_int(value, layer, arg):
@@ -15,23 +14,19 @@ def _positive_int(value, layer, arg):
     return int(value)
 
 
-def _units(cls_name, units, kwargs):
-    """`units`, or its Keras 1 name `output_dim` (not both)."""
-    if "output_dim" in kwargs:
-        if units is not None:
-            raise TypeError(f"{cls_name}: got both 'output_dim' (Keras 1) and 'units' (Keras 2); give only one")
-        units = kwargs.pop("output_dim")
+def required_units(cls_name: str, units):
     if units is None:
         raise TypeError(f"{cls_name}: missing the number of units (units=, or output_dim= in Keras 1)")
     return units
 
 
-def _options(cls_name, kwargs, defaults):
-    """Pop Keras 2 options (Keras 1 spellings translated) from kwargs: (options, rest)."""
-    rest = translate_keras1(cls_name, kwargs)
+def _options(kwargs, defaults):
+    """Pop Keras 2 options from kwargs: (options, rest)."""
+    rest = dict(kwargs)
     return {k: rest.pop(k, v) for k, v in defaults.items()}, rest
 
 
+DENSE_ALIASES = dict(LAYER_ALIASES, output_dim="units")
 _DENSE_DEFAULTS = {"use_bias": True, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
                    "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
                    "bias_constraint": None}
@@ -50,9 +45,10 @@ def _weight_config(layer) -> dict:
 class Dense(Layer):
     """`activation(inputs · kernel + bias)`; inputs of rank > 2 contract their last axis."""
 
+    @keras1_aliases(DENSE_ALIASES)
     def __init__(self, units=None, activation=None, **kwargs):
-        units = _units("Dense", units, kwargs)
-        opts, kwargs = _options("Dense", kwargs, _DENSE_DEFAULTS)
+        units = required_units("Dense", units)
+        opts, kwargs = _options(kwargs, _DENSE_DEFAULTS)
         super().__init__(**kwargs)
         self.units = _positive_int(units, self, "units")
         self.activation = activations.get(activation, f"Dense {self.name!r}: activation")
@@ -72,6 +68,7 @@ class Dense(Layer):
                                       self.kernel_regularizer, self.kernel_constraint)
         self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
                                      self.bias_constraint) if self.use_bias else None)
+        self.built = True
 
     def check_input_shape(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] != self.input_dim:
@@ -110,11 +107,8 @@ class Activation(Layer):
 class Dropout(Layer):
     """Inverted dropout in training only (mask drawn on the host: the same on every backend)."""
 
+    @keras1_aliases({"p": "rate"})
     def __init__(self, rate=None, noise_shape=None, seed=None, **kwargs):
-        if "p" in kwargs:
-            if rate is not None:
-                raise TypeError("Dropout: got both 'p' (Keras 1) and 'rate' (Keras 2); give only one")
-            rate = kwargs.pop("p")
         super().__init__(**kwargs)
         if rate is None or not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout {self.name!r}: rate must be a float in [0, 1), got {rate!r}")
@@ -243,9 +237,3 @@ class ActivityRegularization(Layer):
         config = dict(super().get_config(), l1=self.l1, l2=self.l2)
         config.pop("activity_regularizer", None)
         return config
-
-
-from multirnn.layers.highway import Highway, MaxoutDense  # noqa: E402
-
-CORE_LAYERS = (Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda,
-               ActivityRegularization, Highway, MaxoutDense)

@@ -1,28 +1,28 @@
 """Embedding: integer indices -> dense vectors, with the optional zero mask."""
 from multirnn import backend as K
 from multirnn import constraints, initializers, regularizers
-from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer, translate_keras1
+import numpy as np
 
-_KERAS1 = {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
-           "W_constraint": "embeddings_constraint"}
+from multirnn.keras1 import keras1_aliases
+from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
+
+EMBEDDING_ALIASES = {"init": "embeddings_initializer", "W_regularizer": "embeddings_regularizer",
+                     "W_constraint": "embeddings_constraint"}
 
 
 class Embedding(Layer):
     """Turn indices (batch, length) into vectors (batch, length, output_dim)."""
 
+    @keras1_aliases(EMBEDDING_ALIASES)
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
-        kwargs = translate_keras1("Embedding", kwargs, _KERAS1)
-        embeddings_initializer = kwargs.pop("embeddings_initializer", embeddings_initializer)
-        embeddings_regularizer = kwargs.pop("embeddings_regularizer", embeddings_regularizer)
-        embeddings_constraint = kwargs.pop("embeddings_constraint", embeddings_constraint)
         if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if not isinstance(value, int) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ValueError(f"Embedding {self.name!r}: {arg} must be a positive int, got {value!r}")
-        self.input_dim, self.output_dim = input_dim, output_dim
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = get_initializer(embeddings_initializer, self, "embeddings_initializer")
         self.embeddings_regularizer = get_regularizer(embeddings_regularizer, self, "embeddings_regularizer")
         self.embeddings_constraint = get_constraint(embeddings_constraint, self, "embeddings_constraint")
@@ -33,6 +33,7 @@ class Embedding(Layer):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer, self.embeddings_regularizer,
                                           self.embeddings_constraint)
+        self.built = True
 
     def check_input_shape(self, input_shape):
         if self.input_length is not None and len(input_shape) > 1 and input_shape[1] not in (None, self.input_length):

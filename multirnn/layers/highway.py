@@ -2,15 +2,15 @@
 from multirnn import activations, initializers
 from multirnn import backend as K
 from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
-from multirnn.layers.core import _DENSE_DEFAULTS, _options, _positive_int, _units, _weight_config
+from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
+from multirnn.layers.core import DENSE_ALIASES, _DENSE_DEFAULTS, _options, _positive_int, _weight_config, required_units
 
 
 class _Keras1Dense(Layer):
     """Shared arguments of the Keras 1 layers Highway and MaxoutDense (2D input only)."""
 
     def __init__(self, **kwargs):
-        cls = type(self).__name__
-        opts, kwargs = _options(cls, kwargs, {k: v for k, v in _DENSE_DEFAULTS.items() if k != "bias_initializer"})
+        opts, kwargs = _options(kwargs, {k: v for k, v in _DENSE_DEFAULTS.items() if k != "bias_initializer"})
         super().__init__(**kwargs)
         self.use_bias = bool(opts["use_bias"])
         self.kernel_initializer = get_initializer(opts["kernel_initializer"], self, "kernel_initializer")
@@ -40,6 +40,7 @@ class Highway(_Keras1Dense):
     b_carry starts at `transform_bias`.
     """
 
+    @keras1_aliases(LAYER_ALIASES)
     def __init__(self, activation=None, transform_bias=-2.0, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation, f"Highway {self.name!r}: activation")
@@ -54,6 +55,7 @@ class Highway(_Keras1Dense):
         self.carry_kernel = self.add_weight("carry_kernel", (d, d), self.kernel_initializer)
         self.carry_bias = (self.add_weight("carry_bias", (d,), initializers.Constant(self.transform_bias))
                            if self.use_bias else None)
+        self.built = True
 
     def call(self, inputs):
         gate, out = K.dot(inputs, self.carry_kernel), K.dot(inputs, self.kernel)
@@ -73,8 +75,9 @@ class MaxoutDense(_Keras1Dense):
     Weights: [W (nb_feature, input_dim, units), b (nb_feature, units)].
     """
 
+    @keras1_aliases(DENSE_ALIASES)
     def __init__(self, units=None, nb_feature=4, **kwargs):
-        units = _units("MaxoutDense", units, kwargs)
+        units = required_units("MaxoutDense", units)
         super().__init__(**kwargs)
         self.units = _positive_int(units, self, "units")
         self.nb_feature = _positive_int(nb_feature, self, "nb_feature")
@@ -85,6 +88,7 @@ class MaxoutDense(_Keras1Dense):
                                       self.kernel_regularizer, self.kernel_constraint)
         self.bias = (self.add_weight("bias", (self.nb_feature, self.units), "zeros", self.bias_regularizer,
                                      self.bias_constraint) if self.use_bias else None)
+        self.built = True
 
     def call(self, inputs):
         out = K.dot(inputs, self.kernel)

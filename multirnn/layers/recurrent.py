@@ -3,39 +3,23 @@
 The input projection `x·W + b` of all timesteps is one product before the loop (dropout masks
 are constant over time, so this is exact); the step adds the recurrent part.
 """
-import functools
-import inspect
-
 import numpy as np
 
-from multirnn import activations, backends
+from multirnn import activations, constraints, initializers, regularizers
 from multirnn import backend as K
-from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer, translate_keras1
+from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
+from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
 
 
-def keras1_spellings(init):
-    """Accept the Keras 1 argument names of DESIGN.md §4 (both spellings at once is an error)."""
-    signature = inspect.signature(init)
+def _implementation(consume_less, owner: str) -> int:
+    """Keras 1 `consume_less`: 'mem' -> implementation 1, 'cpu'/'gpu' -> 2."""
+    if consume_less not in ("mem", "cpu", "gpu"):
+        raise ValueError(f"{owner}: consume_less must be 'mem', 'cpu' or 'gpu', got {consume_less!r}")
+    return 1 if consume_less == "mem" else 2
 
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        cls = type(self).__name__
-        positional = list(signature.bind_partial(self, *args).arguments)[1:]
-        if "output_dim" in kwargs and "units" in positional:
-            raise TypeError(f"{cls}: got both 'output_dim' (Keras 1) and 'units' (Keras 2); give only one")
-        if "consume_less" in kwargs:
-            if "implementation" in kwargs:
-                raise TypeError(f"{cls}: got both 'consume_less' (Keras 1) and 'implementation'; give only one")
-            mode = kwargs.pop("consume_less")
-            if mode not in ("mem", "cpu", "gpu"):
-                raise ValueError(f"{cls}: consume_less must be 'mem', 'cpu' or 'gpu', got {mode!r}")
-            kwargs["implementation"] = 1 if mode == "mem" else 2
-        if "forget_bias_init" in kwargs:
-            if "unit_forget_bias" in kwargs:
-                raise TypeError(f"{cls}: got both 'forget_bias_init' (Keras 1) and 'unit_forget_bias'; give only one")
-            kwargs["unit_forget_bias"] = kwargs.pop("forget_bias_init") in ("one", "ones")
-        return init(self, *args, **translate_keras1(cls, kwargs))
-    return wrapper
+
+RECURRENT_ALIASES = dict(LAYER_ALIASES, output_dim="units", consume_less=("implementation", _implementation),
+                         forget_bias_init=("unit_forget_bias", lambda init, owner: init in ("one", "ones")))
 
 
 class Recurrent(Layer):
@@ -129,20 +113,20 @@ class Recurrent(Layer):
                              f"features) = {expected}, got {tuple(input_shape)}")
 
     # ---- states
+    @K.on_own_backend
     def reset_states(self, states=None):
         """Zero the states of a stateful layer, or set them to `states`."""
         if not self.stateful:
             raise AttributeError(f"{type(self).__name__} {self.name!r}: reset_states needs stateful=True")
         if getattr(self, "batch_size", None) is None:
             return
-        with backends.use(self.backend_name):
-            shape = (self.batch_size, self.units)
-            if states is None:
-                self.states = [K.zeros(shape) for _ in range(self.state_count)]
-                return
-            states = states if isinstance(states, (list, tuple)) else [states]
-            self._check_states(states, shape)
-            self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
+        shape = (self.batch_size, self.units)
+        if states is None:
+            self.states = [K.zeros(shape) for _ in range(self.state_count)]
+            return
+        states = states if isinstance(states, (list, tuple)) else [states]
+        self._check_states(states, shape)
+        self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
 
     def _check_states(self, states, shape):
         if len(states) != self.state_count:
@@ -230,7 +214,6 @@ class Recurrent(Layer):
                       go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
                       implementation=self.implementation, seed=self._seed,
                       zero_output_for_mask=self.zero_output_for_mask)
-        from multirnn import constraints, initializers, regularizers
         for kind in ("kernel", "recurrent", "bias"):
             config[f"{kind}_initializer"] = initializers.serialize(getattr(self, f"{kind}_initializer"))
             config[f"{kind}_regularizer"] = regularizers.serialize(getattr(self, f"{kind}_regularizer"))
@@ -242,7 +225,7 @@ class SimpleRNN(Recurrent):
     """h' = act(x·W + h·U + b)."""
     gates = 1
 
-    @keras1_spellings
+    @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, activation="tanh", **kwargs):
         super().__init__(units, activation=activation, **kwargs)
 
@@ -256,7 +239,7 @@ class GRU(Recurrent):
     """Gates [z, r, h]; `reset_after` applies the reset gate after the recurrent product."""
     gates = 3
 
-    @keras1_spellings
+    @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, reset_after=True, **kwargs):
         self.reset_after = bool(reset_after)
         super().__init__(units, **kwargs)
@@ -293,7 +276,7 @@ class LSTM(Recurrent):
     gates = 4
     state_count = 2
 
-    @keras1_spellings
+    @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, unit_forget_bias=True, **kwargs):
         self.unit_forget_bias = bool(unit_forget_bias)
         super().__init__(units, **kwargs)

@@ -1,11 +1,13 @@
 """Bidirectional and TimeDistributed: layers that run another layer."""
 from multirnn import backend as K
 from multirnn.layers.base import Layer, shape_of
+from multirnn.layers.container import Container
+from multirnn.layers.registry import deserialize, serialize
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-class Bidirectional(Layer):
+class Bidirectional(Container, Layer):
     """Run a recurrent layer forwards and a copy of it backwards, then merge the two."""
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
@@ -34,39 +36,13 @@ class Bidirectional(Layer):
     def build(self, input_shape):
         self.forward_layer._build_once(input_shape)
         self.backward_layer._build_once(input_shape)
+        self.built = True
 
     def check_input_shape(self, input_shape):
         self.forward_layer.check_input_shape(input_shape)
 
-    @property
-    def weights(self):
-        return self.forward_layer.weights + self.backward_layer.weights
-
-    @property
-    def trainable_weights(self):
-        if not self.trainable:
-            return []
-        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
-
-    @property
-    def non_trainable_weights(self):
-        if not self.trainable:
-            return self.weights
-        return self.forward_layer.non_trainable_weights + self.backward_layer.non_trainable_weights
-
-    @property
-    def constraints(self):
-        return self.forward_layer.constraints + self.backward_layer.constraints
-
-    @property
-    def losses(self):
-        return self.forward_layer.losses + self.backward_layer.losses + list(self._activity_losses)
-
-    def weight_name(self, var):
-        for sub in (self.forward_layer, self.backward_layer):
-            if any(var is w for w in sub.weights):
-                return f"{sub.name}/{sub.weight_name(var)}"
-        return "weight"
+    def _sublayers(self) -> list:
+        return [self.forward_layer, self.backward_layer]
 
     def reset_states(self, states=None):
         half = None if states is None else len(states) // 2
@@ -125,17 +101,15 @@ class Bidirectional(Layer):
         return [out] * count if self.merge_mode is None else out
 
     def get_config(self):
-        from multirnn.layers import serialize
         return dict(super().get_config(), layer=serialize(self.forward_layer), merge_mode=self.merge_mode)
 
     @classmethod
     def from_config(cls, config):
-        from multirnn.layers import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)
 
 
-class TimeDistributed(Layer):
+class TimeDistributed(Container, Layer):
     """Apply a layer to every timestep: (batch, time, ...) -> (batch, time, ...)."""
 
     def __init__(self, layer, **kwargs):
@@ -152,26 +126,10 @@ class TimeDistributed(Layer):
 
     def build(self, input_shape):
         self.layer._build_once(self._inner_shape(input_shape))
+        self.built = True
 
-    @property
-    def weights(self):
-        return self.layer.weights
-
-    @property
-    def trainable_weights(self):
-        return self.layer.trainable_weights if self.trainable else []
-
-    @property
-    def non_trainable_weights(self):
-        return self.layer.non_trainable_weights if self.trainable else self.layer.weights
-
-    @property
-    def constraints(self):
-        return self.layer.constraints
-
-    @property
-    def losses(self):
-        return self.layer.losses + list(self._activity_losses)
+    def _sublayers(self) -> list:
+        return [self.layer]
 
     def weight_name(self, var):
         return self.layer.weight_name(var)
@@ -189,11 +147,9 @@ class TimeDistributed(Layer):
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
 
     def get_config(self):
-        from multirnn.layers import serialize
         return dict(super().get_config(), layer=serialize(self.layer))
 
     @classmethod
     def from_config(cls, config):
-        from multirnn.layers import deserialize
         config = dict(config)
         return cls(deserialize(config.pop("layer")), **config)

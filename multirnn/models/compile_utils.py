@@ -1,21 +1,8 @@
 """What `compile` resolves: a loss, a loss weight and metrics per output, and how they are computed."""
 from multirnn import backend as K
-
-
-def per_output(value, names: list, what: str, owner: str, default=None) -> list:
-    """Spread a single value, a list or a dict keyed by output name over the outputs."""
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in names]
-        if unknown:
-            raise ValueError(f"{owner}: {what} given for unknown output name(s) {', '.join(map(repr, unknown))}; "
-                             f"the outputs are {', '.join(map(repr, names))}")
-        return [value.get(n, default) for n in names]
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(names):
-            raise ValueError(f"{owner}: {what} is a list of {len(value)} but the model has {len(names)} "
-                             f"output(s) ({', '.join(names)}); give one per output or a dict keyed by name")
-        return list(value)
-    return [default if value is None else value] * len(names)
+from multirnn import losses
+from multirnn import metrics as metrics_module
+from multirnn.models.data import per_output
 
 
 def metrics_per_output(metrics, names: list, owner: str) -> list:
@@ -71,7 +58,6 @@ class Compiled:
 
     def __init__(self, owner, names, shapes, loss, loss_weights, metrics, sample_weight_mode, custom=None,
                  weighted_metrics=None):
-        from multirnn import losses, metrics as metrics_module
         self.names = list(names)
         self.shapes_known = all(s is not None for s in shapes)
         specs = per_output(loss, self.names, "loss", owner)
@@ -141,7 +127,6 @@ class Compiled:
 
     def config(self) -> dict:
         """A JSON-able record of the compile arguments (functions by name)."""
-        from multirnn import losses
         def name(spec, fn=None):
             if spec is None or isinstance(spec, str):
                 return spec

@@ -1,7 +1,7 @@
 """Host-side data handling for training: arrays per input/output, checks, batches, sample weights."""
 import numpy as np
 
-from multirnn.backends import host_random
+from multirnn import backend as K
 
 
 def as_arrays(data, names: list, what: str, owner: str) -> list:
@@ -71,16 +71,16 @@ def batch_indices(count: int, batch_size: int, shuffle) -> list:
     order = np.arange(count)
     if shuffle == "batch":
         starts = np.arange(0, count, batch_size)
-        starts = starts[host_random.generator().permutation(len(starts))]
+        starts = starts[K.host_random.generator().permutation(len(starts))]
         return [order[s:s + batch_size] for s in starts]
     if shuffle:
-        order = host_random.generator().permutation(count)
+        order = K.host_random.generator().permutation(count)
     return [order[s:s + batch_size] for s in range(0, count, batch_size)]
 
 
 def sample_weights_for(sample_weight, class_weight, ys: list, output_names: list, modes: list, owner: str) -> list:
     """One weight array (or None) per output from `sample_weight` and `class_weight`."""
-    weights = _per_output(sample_weight, output_names, "sample_weight", owner)
+    weights = per_output(sample_weight, output_names, "sample_weight", owner, data=True)
     classes = _per_output_class(class_weight, output_names, owner)
     out = []
     for i, (w, y, mode) in enumerate(zip(weights, ys, modes)):
@@ -101,20 +101,25 @@ def sample_weights_for(sample_weight, class_weight, ys: list, output_names: list
     return out
 
 
-def _per_output(value, names, what, owner):
+def per_output(value, names: list, what: str, owner: str, default=None, data: bool = False) -> list:
+    """Spread a single value, a list (one per output) or a dict keyed by output name over the outputs.
+
+    With `data=True` (sample weights, class weights) a model with one output takes a list as
+    that output's value, as Keras does."""
     if value is None:
-        return [None] * len(names)
+        return [default] * len(names)
     if isinstance(value, dict):
-        unknown = sorted(set(value) - set(names))
+        unknown = [k for k in value if k not in names]
         if unknown:
-            raise ValueError(f"{owner}: {what} for unknown output(s) {', '.join(map(repr, unknown))}; "
-                             f"outputs: {', '.join(map(repr, names))}")
-        return [value.get(n) for n in names]
-    if isinstance(value, (list, tuple)) and len(names) > 1:
+            raise ValueError(f"{owner}: {what} given for unknown output name(s) {', '.join(map(repr, unknown))}; "
+                             f"the outputs are {', '.join(map(repr, names))}")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)) and not (data and len(names) == 1):
         if len(value) != len(names):
-            raise ValueError(f"{owner}: {what} has {len(value)} entries for {len(names)} outputs")
+            raise ValueError(f"{owner}: {what} is a list of {len(value)} but the model has {len(names)} "
+                             f"output(s) ({', '.join(names)}); give one per output or a dict keyed by name")
         return list(value)
-    return [value] + [None] * (len(names) - 1) if len(names) == 1 else [value] * len(names)
+    return [value] * len(names)
 
 
 def _per_output_class(value, names, owner):
@@ -123,7 +128,7 @@ def _per_output_class(value, names, owner):
     if isinstance(value, dict) and value and all(k in names for k in value):
         return [value.get(n) for n in names]
     if isinstance(value, (list, tuple)):
-        return _per_output(value, names, "class_weight", owner)
+        return per_output(value, names, "class_weight", owner, data=True)
     return [value] * len(names)
 
 

@@ -42,7 +42,7 @@ def _callback_list(model, callbacks, verbose, params, history=True, mode="train"
     items = list(callbacks or [])
     for cb in items:
         if not isinstance(cb, callbacks_module.Callback):
-            raise TypeError(f"{model._owner}: callbacks must be Callback instances, got {type(cb).__name__}")
+            raise TypeError(f"{model.owner}: callbacks must be Callback instances, got {type(cb).__name__}")
     extra = []
     if history:
         model.history = callbacks_module.History()
@@ -56,17 +56,17 @@ def _validation(model, validation_data, validation_split, xs, ys, sws):
     """(train arrays, validation arrays or None) from validation_data or validation_split."""
     if validation_data is not None:
         if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-            raise ValueError(f"{model._owner}.fit: validation_data must be (x_val, y_val) or "
+            raise ValueError(f"{model.owner}.fit: validation_data must be (x_val, y_val) or "
                              f"(x_val, y_val, val_sample_weight), got {type(validation_data).__name__}")
         vx, vy = validation_data[0], validation_data[1]
         vsw = validation_data[2] if len(validation_data) == 3 else None
-        return (xs, ys, sws), model._prepare(vx, vy, vsw, None, "fit (validation_data)")
+        return (xs, ys, sws), model.prepare(vx, vy, vsw, None, "fit (validation_data)")
     if validation_split:
         if not 0.0 < validation_split < 1.0:
-            raise ValueError(f"{model._owner}.fit: validation_split must be in [0, 1), got {validation_split!r}")
+            raise ValueError(f"{model.owner}.fit: validation_split must be in [0, 1), got {validation_split!r}")
         split = int(len(xs[0]) * (1.0 - validation_split))
         if split == 0 or split == len(xs[0]):
-            raise ValueError(f"{model._owner}.fit: validation_split={validation_split} leaves "
+            raise ValueError(f"{model.owner}.fit: validation_split={validation_split} leaves "
                              f"{split} training and {len(xs[0]) - split} validation samples of {len(xs[0])}")
         head, tail = slice(0, split), slice(split, None)
         return (data.take(xs, head), data.take(ys, head), data.take(sws, head)), \
@@ -78,14 +78,14 @@ def _check_stateful_batches(model, count: int, batch_size: int) -> None:
     """A stateful model needs whole batches of its fixed size: say so before any update is made."""
     stateful = [layer for layer in getattr(model, "layers", []) if getattr(layer, "stateful", False)]
     if stateful and count % batch_size:
-        raise ValueError(f"{model._owner}.fit: layer {stateful[0].name!r} is stateful, so the number of samples "
+        raise ValueError(f"{model.owner}.fit: layer {stateful[0].name!r} is stateful, so the number of samples "
                          f"({count}) must be a multiple of batch_size ({batch_size})")
 
 
 def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
              class_weight, sample_weight, initial_epoch):
     """Train over the data; returns the History callback."""
-    xs, ys, sws = model._prepare(x, y, sample_weight, class_weight, "fit")
+    xs, ys, sws = model.prepare(x, y, sample_weight, class_weight, "fit")
     (xs, ys, sws), val = _validation(model, validation_data, validation_split, xs, ys, sws)
     batch_size = batch_size or 32
     count = len(xs[0])
@@ -112,7 +112,7 @@ def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initi
         for step, (bx, by, bw) in enumerate(epoch_batches(epoch)):
             batch_logs = {"batch": step, "size": len(bx[0])}
             cbs.on_train_batch_begin(step, batch_logs)
-            values, metrics = model._train_arrays(bx, by, bw)
+            values, metrics = model.train_step(bx, by, bw)
             averages.add(values, metrics, len(bx[0]))
             batch_logs.update(averages.result())
             cbs.on_train_batch_end(step, batch_logs)
@@ -130,7 +130,7 @@ def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initi
 
 def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=False) -> dict:
     """Sample-weighted means of the loss and metrics over all batches, in `metrics_names` order."""
-    count = data.check_lengths({"x": xs, "y": ys}, f"{model._owner}.evaluate")
+    count = data.check_lengths({"x": xs, "y": ys}, f"{model.owner}.evaluate")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
     batches = ((data.take(xs, i), data.take(ys, i), data.take(sws, i))
                for i in data.batch_indices(count, batch_size, False))
@@ -144,7 +144,7 @@ def test_batches(model, batches, params, verbose, callbacks, history=False) -> d
     averages = Averages()
     for step, (bx, by, bw) in enumerate(batches):
         cbs.on_test_batch_begin(step, {"batch": step, "size": len(bx[0])})
-        values, metrics = model._test_arrays(bx, by, bw)
+        values, metrics = model.test_step(bx, by, bw)
         averages.add(values, metrics, len(bx[0]))
         cbs.on_test_batch_end(step, dict(averages.result(), batch=step, size=len(bx[0])))
     logs = averages.result()
@@ -167,7 +167,7 @@ def predict_batches(model, batches, params, verbose, callbacks) -> list:
     pieces = None
     for step, bx in enumerate(batches):
         cbs.on_predict_batch_begin(step, {"batch": step, "size": len(bx[0])})
-        outs = model._predict_arrays(bx)
+        outs = model.predict_step(bx)
         pieces = [[] for _ in outs] if pieces is None else pieces
         for bucket, o in zip(pieces, outs):
             bucket.append(o)

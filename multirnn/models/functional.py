@@ -1,27 +1,25 @@
 """`Model(inputs, outputs)`: a graph of layer calls that trains, predicts, and is itself a layer."""
 import numpy as np
 
-from multirnn import backends
 from multirnn import backend as K
+from multirnn.keras1 import keras1_aliases
+from multirnn.layers import topology
 from multirnn.layers.base import Layer
-from multirnn.models import topology
-from multirnn.models.container import Container
-from multirnn.models.topology import to_list, unpack
+from multirnn.layers.container import Container
+from multirnn.layers.registry import register
+from multirnn.layers.topology import to_list, unpack
+from multirnn.models import saving
+from multirnn.models.summary import print_summary
 from multirnn.models.training import Trainer
 
 
+@register
 class Model(Container, Trainer, Layer):
     """A model from symbolic inputs to outputs: `Model(inputs, outputs)` (Keras 1: `input=, output=`)."""
+    linear_stack = False  # a Sequential: summary shows no "Connected to" column
 
+    @keras1_aliases({"input": "inputs", "output": "outputs"})
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        for old, new in (("input", "inputs"), ("output", "outputs")):
-            if old in kwargs:
-                if (inputs if new == "inputs" else outputs) is not None:
-                    raise TypeError(f"Model: got both {old!r} (Keras 1) and {new!r}; give only one")
-                if new == "inputs":
-                    inputs = kwargs.pop(old)
-                else:
-                    outputs = kwargs.pop(old)
         if kwargs:
             raise TypeError(f"Model: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
         Layer.__init__(self, name=name, trainable=trainable)
@@ -100,9 +98,9 @@ class Model(Container, Trainer, Layer):
     def _sublayers(self) -> list:
         return self.layers
 
+    @K.on_own_backend
     def count_params(self) -> int:
-        with backends.use(self.backend_name):
-            return int(sum(int(np.prod(K.int_shape(w))) for w in self.weights))
+        return int(sum(int(np.prod(K.int_shape(w))) for w in self.weights))
 
     # ---- calling
     def build(self, input_shape) -> None:
@@ -115,17 +113,18 @@ class Model(Container, Trainer, Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r}: expected input shape(s) "
                              f"{unpack(expected)}, got {input_shape}")
 
+    @K.on_own_backend
     def __call__(self, inputs, *args, **kwargs):
         """Call on symbolic tensors (a new node) or on concrete tensors or NumPy arrays (run the graph)."""
         def concrete(x):
             return K.constant(x) if isinstance(x, np.ndarray) else x
-        with backends.use(self.backend_name):
-            inputs = [concrete(x) for x in inputs] if isinstance(inputs, (list, tuple)) else concrete(inputs)
-            return super().__call__(inputs, *args, **kwargs)
+        inputs = [concrete(x) for x in inputs] if isinstance(inputs, (list, tuple)) else concrete(inputs)
+        return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, mask=None, training=None):
         return self.call_with_masks(inputs, mask, training)[0]
 
+    @K.on_own_backend
     def call_with_masks(self, inputs, mask=None, training=None):
         """Run the graph on concrete inputs; return (outputs, output masks)."""
         values = to_list(inputs) if len(self.inputs) > 1 or isinstance(inputs, (list, tuple)) else [inputs]
@@ -133,14 +132,13 @@ class Model(Container, Trainer, Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r} expects {len(self.inputs)} input(s) "
                              f"({', '.join(self.input_names)}), got {len(values)}")
         masks = to_list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(values)
-        with backends.use(self.backend_name):
-            outs, out_masks = topology.run_nodes(self._nodes, self.inputs, values, masks, self.outputs, training)
+        outs, out_masks = topology.run_nodes(self._nodes, self.inputs, values, masks, self.outputs, training)
         return unpack(outs), unpack(out_masks)
 
+    @K.on_own_backend
     def compute_output_shape(self, input_shape):
         shapes = input_shape if len(self.inputs) > 1 else [input_shape]
-        with backends.use(self.backend_name):
-            return unpack(topology.propagate_shapes(self._nodes, self.inputs, shapes, self.outputs))
+        return unpack(topology.propagate_shapes(self._nodes, self.inputs, shapes, self.outputs))
 
     def compute_mask(self, inputs, mask=None):
         return self.call_with_masks(inputs, mask, training=False)[1]
@@ -152,37 +150,34 @@ class Model(Container, Trainer, Layer):
 
     # ---- config
     def get_config(self) -> dict:
-        from multirnn.models import saving
         return saving.graph_config(self)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        from multirnn.models import saving
         return saving.graph_from_config(cls, config, custom_objects)
 
     def to_json(self, **kwargs) -> str:
         """The architecture as a JSON string (see `model_from_json`)."""
-        from multirnn.models import saving
         return saving.to_json(self, **kwargs)
 
+    @K.on_own_backend
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Write the weights (`.h5`: Keras 2 HDF5 layout; otherwise a portable `.npz`)."""
-        from multirnn.models import saving
         saving.save_weights(self, filepath, overwrite)
 
+    @K.on_own_backend
     def load_weights(self, filepath, by_name: bool = False, skip_mismatch: bool = False) -> None:
         """Read weights from `save_weights`/`save` files or Keras 2 `.h5` files (by layer order or name)."""
-        from multirnn.models import saving
         saving.load_weights(self, filepath, by_name, skip_mismatch)
 
+    @K.on_own_backend
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Write architecture, weights and optimizer state (see `load_model`)."""
-        from multirnn.models import saving
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
+    @K.on_own_backend
     def summary(self, line_length=None, positions=None, print_fn=None) -> None:
         """Print the layers, their output shapes and parameter counts."""
-        from multirnn.models.summary import print_summary
         print_summary(self, line_length, positions, print_fn)
 
     def __repr__(self):

@@ -12,7 +12,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Optional
 
-from multirnn.backends import host_random
+from multirnn import backend as K
+from multirnn.keras1 import both_spellings
 from multirnn.models import fit_loop
 from multirnn.utils import Sequence
 
@@ -43,7 +44,7 @@ class Batches:
         """The number of batches to draw: `steps`, or the Sequence's length; None when Keras 1's `samples` rule."""
         if samples is not None:
             if steps is not None:
-                raise TypeError(f"{self.owner}: got both {samples_name} (Keras 1) and {what}; give only one")
+                raise TypeError(both_spellings(self.owner, samples_name, what))
             return None
         if steps is None:
             if self.sequence is None:
@@ -66,7 +67,7 @@ class Batches:
 
     def _sequence_pass(self) -> Iterator:
         count = len(self.sequence)
-        order = host_random.generator().permutation(count) if self.shuffle else range(count)
+        order = K.host_random.generator().permutation(count) if self.shuffle else range(count)
         if self.workers == 0:
             for index in order:
                 yield self.sequence[int(index)]
@@ -151,8 +152,8 @@ def fit_generator(model, generator, steps_per_epoch, samples_per_epoch, epochs, 
                   validation_data, validation_steps, validation_samples, class_weight, max_queue_size, workers,
                   shuffle, initial_epoch):
     """Train on batches drawn from `generator`; returns the History callback."""
-    owner = f"{model._owner}.fit_generator"
-    model._require_compiled("fit_generator")
+    owner = f"{model.owner}.fit_generator"
+    model.require_compiled("fit_generator")
     batches = Batches(generator, workers, max_queue_size, shuffle, owner)
     steps = batches.steps(steps_per_epoch, "steps_per_epoch", samples_per_epoch, "samples_per_epoch")
     validate, validation_batches = _validation(model, validation_data, validation_steps, validation_samples,
@@ -166,7 +167,7 @@ def fit_generator(model, generator, steps_per_epoch, samples_per_epoch, epochs, 
         for item in _limited(stream, steps, samples_per_epoch, lambda b: batch_size(unpack(b, owner)[0])):
             drawn += 1
             x, y, sw = unpack(item, owner)
-            yield model._prepare(x, y, sw, class_weight, "fit_generator")
+            yield model.prepare(x, y, sw, class_weight, "fit_generator")
         if (steps is not None and drawn < steps) or drawn == 0:
             _ran_out(owner, drawn, f"steps_per_epoch ({steps}) in epoch {epoch + 1}" if steps
                      else f"samples_per_epoch ({samples_per_epoch}) in epoch {epoch + 1}")
@@ -187,14 +188,14 @@ def _validation(model, validation_data, steps, samples, max_queue_size, workers)
         return None, None
     if isinstance(validation_data, tuple):
         if len(validation_data) not in (2, 3):
-            raise ValueError(f"{model._owner}.fit_generator: validation_data must be a generator, a Sequence, "
+            raise ValueError(f"{model.owner}.fit_generator: validation_data must be a generator, a Sequence, "
                              f"(x_val, y_val) or (x_val, y_val, val_sample_weight); got a tuple of "
                              f"{len(validation_data)}")
-        arrays = model._prepare(validation_data[0], validation_data[1],
+        arrays = model.prepare(validation_data[0], validation_data[1],
                                 validation_data[2] if len(validation_data) == 3 else None, None,
                                 "fit_generator (validation_data)")
         return (lambda: fit_loop.evaluate_loop(model, *arrays, 32, 0, None)), None
-    batches = Batches(validation_data, workers, max_queue_size, False, f"{model._owner}.fit_generator (validation)")
+    batches = Batches(validation_data, workers, max_queue_size, False, f"{model.owner}.fit_generator (validation)")
     steps = batches.steps(steps, "validation_steps", samples, "nb_val_samples")
     return (lambda: evaluate_generator(model, batches, steps, samples, 0, None)), batches
 
@@ -209,7 +210,7 @@ def evaluate_generator(model, batches: Batches, steps: Optional[int], samples: O
         for item in _limited(batches.draw(), steps, samples, lambda b: batch_size(unpack(b, owner)[0])):
             drawn.append(1)
             x, y, sw = unpack(item, owner)
-            yield model._prepare(x, y, sw, None, "evaluate_generator")
+            yield model.prepare(x, y, sw, None, "evaluate_generator")
     params = {"steps": steps, "samples": samples, "verbose": verbose}
     logs = fit_loop.test_batches(model, prepared(), params, verbose, callbacks)
     if not drawn:
@@ -228,7 +229,7 @@ def predict_generator(model, batches: Batches, steps: Optional[int], samples: Op
     def prepared():
         for item in _limited(batches.draw(), steps, samples, lambda b: batch_size(unpack(b, owner, False))):
             drawn.append(1)
-            yield model._inputs(unpack(item, owner, targets=False), "predict_generator")
+            yield model.input_arrays(unpack(item, owner, targets=False), "predict_generator")
     params = {"steps": steps, "samples": samples, "verbose": verbose}
     out = fit_loop.predict_batches(model, prepared(), params, verbose, callbacks)
     if not drawn:

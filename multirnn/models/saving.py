@@ -15,11 +15,17 @@ import tempfile
 
 import numpy as np
 
-from multirnn import backends
-from multirnn.custom_objects import custom_object_scope, current_custom_objects  # noqa: F401 (re-exported)
+from multirnn import optimizers
+from multirnn import backend as K
+from multirnn.custom_objects import custom_object_scope, current_custom_objects
 from multirnn.errors import FileFormatError
-from multirnn.models import topology
+from multirnn.layers import topology
+from multirnn.layers.input import InputLayer
+from multirnn.layers.registry import deserialize, serialize
+from multirnn.layers.symbolic import SymbolicTensor
+from multirnn.models import h5_format
 from multirnn.stored_functions import check_safe, parse_json, safe_mode_scope
+from multirnn.version import __version__
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
@@ -38,32 +44,24 @@ def _node_refs(model):
 
 
 def _encode(value, ref):
-    from multirnn.layers.input import SymbolicTensor
-    if isinstance(value, SymbolicTensor):
-        return {"__tensor__": ref(value)}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v, ref) for v in value]
-    if isinstance(value, dict):
-        return {k: _encode(v, ref) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ValueError(f"cannot serialize a layer call argument of type {type(value).__name__}")
+    """Call arguments as JSON: symbolic tensors become `{"__tensor__": [layer, node, index]}`."""
+    def leaf(v):
+        if isinstance(v, SymbolicTensor):
+            return {"__tensor__": ref(v)}
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise ValueError(f"cannot serialize a layer call argument of type {type(v).__name__}")
+    return K.map_structure(leaf, value)
 
 
 def _decode(value, resolve):
-    if isinstance(value, dict):
-        if set(value) == {"__tensor__"}:
-            return resolve(value["__tensor__"])
-        return {k: _decode(v, resolve) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v, resolve) for v in value]
-    return value
+    def is_tensor_ref(v):
+        return isinstance(v, dict) and set(v) == {"__tensor__"}
+    return K.map_structure(lambda v: resolve(v["__tensor__"]) if is_tensor_ref(v) else v, value, is_tensor_ref)
 
 
 def graph_config(model) -> dict:
     """The functional model as layers, the calls between them, its inputs and outputs."""
-    from multirnn.layers import serialize
-    from multirnn.layers.input import InputLayer
     position = _node_refs(model)
 
     def ref(t):
@@ -78,8 +76,6 @@ def graph_config(model) -> dict:
 
 def graph_from_config(cls, config: dict, custom_objects=None):
     """Rebuild a functional model: create each layer, then replay the calls in order."""
-    from multirnn.layers import deserialize
-    from multirnn.layers.input import InputLayer
     with custom_object_scope(custom_objects):
         layers = {}
         for layer_config in config["layers"]:
@@ -108,8 +104,6 @@ def graph_from_config(cls, config: dict, custom_objects=None):
 # ---- architecture JSON
 def to_json(model, **kwargs) -> str:
     """The architecture as JSON (no weights)."""
-    from multirnn import __version__
-    from multirnn.layers import serialize
     return json.dumps(dict(serialize(model), multirnn_version=__version__, backend=model.backend_name),
                       default=_json_default, **kwargs)
 
@@ -124,8 +118,6 @@ def _json_default(value):
 
 def model_from_config(config: dict, custom_objects=None, safe_mode: bool = True, where="model_from_config"):
     """A model (or layer) from `{'class_name', 'config'}`, built under the current backend."""
-    import multirnn.models  # noqa: F401  (registers Model, Sequential, Merge)
-    from multirnn.layers import deserialize
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"{where}: expected a dict with 'class_name' and 'config', got {type(config).__name__}")
     if safe_mode:
@@ -144,9 +136,8 @@ def model_from_json(json_string: str, custom_objects=None, safe_mode: bool = Tru
 # ---- weights
 def weight_groups(model) -> list:
     """[(layer name, [weight names], [arrays])] for the model's top-level layers."""
-    with backends.use(model.backend_name):
-        return [(layer.name, [f"{layer.name}/{layer.weight_name(w)}" for w in layer.weights], layer.get_weights())
-                for layer in model.layers]
+    return [(layer.name, [f"{layer.name}/{layer.weight_name(w)}" for w in layer.weights], layer.get_weights())
+            for layer in model.layers]
 
 
 def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source="the file") -> None:
@@ -189,7 +180,6 @@ def save_weights(model, path, overwrite: bool = True) -> None:
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
     groups = weight_groups(model)
     if path.lower().endswith(_H5_SUFFIXES):
-        from multirnn.models import h5_format
         _atomic_write(path, lambda f: h5_format.write(f, groups, None))
     else:
         _atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights", "version": FORMAT_VERSION},
@@ -210,20 +200,17 @@ def save_model(model, path, overwrite: bool = True, include_optimizer: bool = Tr
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save: {path} exists and overwrite=False")
-    from multirnn import __version__, optimizers
-    from multirnn.layers import serialize
     manifest = {"format": "multirnn-model", "version": FORMAT_VERSION, "multirnn_version": __version__,
                 "backend": model.backend_name, "model_config": serialize(model)}
     optimizer_weights = []
     if include_optimizer and getattr(model, "optimizer", None) is not None and model._compiled is not None:
         manifest["training_config"] = dict(model._compiled.config(),
                                            optimizer_config=optimizers.serialize(model.optimizer))
-        with backends.use(model.backend_name):
+        with K.use(model.backend_name):
             optimizer_weights = [np.asarray(w) for w in model.optimizer.get_weights()]
     json.dumps(manifest, default=_json_default)  # fail before touching the file
     groups = weight_groups(model)
     if path.lower().endswith(_H5_SUFFIXES):
-        from multirnn.models import h5_format
         _atomic_write(path, lambda f: h5_format.write(f, groups, manifest, optimizer_weights))
     else:
         _atomic_write(path, lambda f: _write_npz(f, manifest, groups, optimizer_weights))
@@ -243,7 +230,6 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
     set_weight_groups(model, groups, source=path)
     training = manifest.get("training_config")
     if compile and training:
-        from multirnn import optimizers
         with custom_object_scope(custom_objects):
             optimizer = optimizers.deserialize(training["optimizer_config"], custom_objects)
             model.compile(optimizer, loss=_unnamed(training["loss"]), metrics=_unnamed(training.get("metrics")),
@@ -251,9 +237,8 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
                           sample_weight_mode=_unnamed(training.get("sample_weight_mode")),
                           weighted_metrics=_unnamed(training.get("weighted_metrics")))
         if optimizer_weights:
-            with backends.use(model.backend_name):
-                optimizer.build(model.trainable_weights)
-                optimizer.set_weights(optimizer_weights)
+            optimizer.build(model.trainable_weights)
+            optimizer.set_weights(optimizer_weights)
     return model
 
 
@@ -303,7 +288,6 @@ def read_file(path: str):
     with open(path, "rb") as f:
         head = f.read(8)
     if head == _H5_MAGIC:
-        from multirnn.models import h5_format
         manifest, groups, optimizer = h5_format.read(path)
         if manifest and manifest.get("format") != "keras-h5":
             check_version(manifest, path)

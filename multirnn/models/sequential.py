@@ -1,12 +1,16 @@
 """`Sequential`: a linear stack of layers, built at once or when the input shape becomes known."""
-from multirnn import backends
-from multirnn.layers.base import Layer
+from multirnn import backend as K
+from multirnn.custom_objects import current_custom_objects, custom_object_scope
+from multirnn.layers.base import Layer, shape_of
 from multirnn.layers.input import Input, InputLayer
+from multirnn.layers.registry import deserialize, register, serialize
 from multirnn.models.functional import Model
 
 
+@register
 class Sequential(Model):
     """A stack of layers: `Sequential([...])` or `.add(layer)`; a Keras 1 `Merge` may come first."""
+    linear_stack = True
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
@@ -18,6 +22,7 @@ class Sequential(Model):
     def layers(self) -> list:
         return list(self._stack)
 
+    @K.on_own_backend
     def add(self, layer) -> None:
         """Append a layer; the graph grows at once when the input shape is known."""
         owner = f"Sequential {self.name!r}"
@@ -57,8 +62,7 @@ class Sequential(Model):
             x = Input(batch_shape=layer.inputs[0].symbolic_shape)
             self._start(x, layer(x))
         elif layer.batch_input_shape is not None:
-            with backends.use(self.backend_name):
-                x = Input(batch_shape=layer.batch_input_shape, dtype=_input_dtype(layer))
+            x = Input(batch_shape=layer.batch_input_shape, dtype=_input_dtype(layer))
             self._start(x, layer(x))
 
     def _start(self, inputs, output, keep=True) -> None:
@@ -79,6 +83,7 @@ class Sequential(Model):
             raise ValueError(f"Sequential {self.name!r}: layer {name!r} returns {len(output)} tensors; "
                              "a Sequential layer must have one output (use the functional API for more)")
 
+    @K.on_own_backend
     def build(self, input_shape=None) -> None:
         """Build a deferred stack for inputs of `input_shape` (batch axis included)."""
         if self.outputs:
@@ -93,8 +98,7 @@ class Sequential(Model):
         if not any(getattr(layer, "stateful", False) for layer in self._stack):
             shape = (None,) + shape[1:]
         layers, self._stack = list(self._stack), []
-        with backends.use(self.backend_name):
-            x = Input(batch_shape=shape, dtype=_input_dtype(layers[0]))
+        x = Input(batch_shape=shape, dtype=_input_dtype(layers[0]))
         self._stack.append(layers[0])
         self._start(x, layers[0](x))
         for layer in layers[1:]:
@@ -126,22 +130,19 @@ class Sequential(Model):
 
     def call_with_masks(self, inputs, mask=None, training=None):
         if not self.outputs:
-            from multirnn.layers.base import shape_of
-            with backends.use(self.backend_name):
-                self.build(shape_of(inputs))
+            self.build(shape_of(inputs))
         return super().call_with_masks(inputs, mask, training)
 
+    @K.on_own_backend
     def compute_output_shape(self, input_shape):
         if not self.outputs:
             shape = input_shape
-            with backends.use(self.backend_name):
-                for layer in self._stack:
-                    shape = layer.compute_output_shape(shape)
+            for layer in self._stack:
+                shape = layer.compute_output_shape(shape)
             return shape
         return super().compute_output_shape(input_shape)
 
     def get_config(self) -> dict:
-        from multirnn.layers import serialize
         config = {"name": self.name, "layers": [serialize(layer) for layer in self._stack]}
         if self.inputs and not getattr(self._stack[0], "branch_inputs", None):
             config["build_input_shape"] = list(self.inputs[0].symbolic_shape)
@@ -149,14 +150,12 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        from multirnn.models import saving
         if isinstance(config, list):
             config = {"layers": config}
-        with saving.custom_object_scope(custom_objects):
-            from multirnn.layers import deserialize
+        with custom_object_scope(custom_objects):
             model = cls(name=config.get("name"))
             for layer_config in config.get("layers", []):
-                model.add(deserialize(layer_config, saving.current_custom_objects()))
+                model.add(deserialize(layer_config, current_custom_objects()))
             shape = config.get("build_input_shape")
             if not model.outputs and shape is not None and model.layers:
                 model.build(tuple(shape))

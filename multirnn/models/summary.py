@@ -1,9 +1,8 @@
 """`model.summary()`: one row per layer with its output shape and parameter count."""
 import numpy as np
 
-from multirnn import backends
 from multirnn import backend as K
-from multirnn.models import topology
+from multirnn.layers import topology
 
 
 def _count(weights) -> int:
@@ -33,8 +32,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None) -> Non
     """Print (or pass each line to `print_fn`) the layer table and the parameter totals."""
     model._require_built("summary")
     print_fn = print_fn or print
-    from multirnn.models.sequential import Sequential
-    sequential = isinstance(model, Sequential)
+    sequential = model.linear_stack
     line_length = line_length or (65 if sequential else 98)
     positions = positions or ([0.45, 0.85, 1.0] if sequential else [0.33, 0.55, 0.67, 1.0])
     positions = [int(line_length * p) if p <= 1 else int(p) for p in positions]
@@ -47,23 +45,22 @@ def print_summary(model, line_length=None, positions=None, print_fn=None) -> Non
             line += " " * (stop - len(line))
         print_fn(line.rstrip())
 
-    with backends.use(model.backend_name):
-        print_fn(f'Model: "{model.name}"')
-        print_fn("_" * line_length)
-        row(headers)
-        print_fn("=" * line_length)
-        layers = model.layers
-        for i, layer in enumerate(layers):
-            fields = [f"{layer.name} ({type(layer).__name__})", _shape_text(layer, model._nodes),
-                      _count(layer.weights)]
-            connected = [] if sequential else _connections(layer, model._nodes)
-            row(fields + ([connected[0] if connected else ""] if not sequential else []))
-            for extra in connected[1:]:
-                row(["", "", "", extra])
-            print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
-        trainable = _count(model.trainable_weights)
-        total = _count(model.weights)
-        print_fn(f"Total params: {total:,}")
-        print_fn(f"Trainable params: {trainable:,}")
-        print_fn(f"Non-trainable params: {total - trainable:,}")
-        print_fn("_" * line_length)
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * line_length)
+    row(headers)
+    print_fn("=" * line_length)
+    layers = model.layers
+    for i, layer in enumerate(layers):
+        fields = [f"{layer.name} ({type(layer).__name__})", _shape_text(layer, model._nodes),
+                  _count(layer.weights)]
+        connected = [] if sequential else _connections(layer, model._nodes)
+        row(fields + ([connected[0] if connected else ""] if not sequential else []))
+        for extra in connected[1:]:
+            row(["", "", "", extra])
+        print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
+    trainable = _count(model.trainable_weights)
+    total = _count(model.weights)
+    print_fn(f"Total params: {total:,}")
+    print_fn(f"Trainable params: {trainable:,}")
+    print_fn(f"Non-trainable params: {total - trainable:,}")
+    print_fn("_" * line_length)

@@ -8,23 +8,26 @@ import contextlib
 
 import numpy as np
 
-from multirnn import backends
 from multirnn import backend as K
-from multirnn.backends import config
+from multirnn import optimizers
+from multirnn.custom_objects import current_custom_objects
+from multirnn.keras1 import keras1_aliases
 from multirnn.layers.base import outermost_call
-from multirnn.models import data
+from multirnn.models import data, fit_loop, generators
 from multirnn.models.compile_utils import Compiled
+
+GENERATOR_ALIASES = {"max_q_size": "max_queue_size", "nb_worker": "workers", "pickle_safe": "use_multiprocessing"}
 
 
 @contextlib.contextmanager
 def learning_phase(value: int):
     """Set the learning phase for a block, restoring the previous one after."""
-    previous = config.learning_phase()
-    config.set_learning_phase(value)
+    previous = K.learning_phase()
+    K.set_learning_phase(value)
     try:
         yield
     finally:
-        config.set_learning_phase(previous)
+        K.set_learning_phase(previous)
 
 
 class Trainer:
@@ -35,36 +38,36 @@ class Trainer:
         self.stop_training, self.history = False, None
 
     @property
-    def _owner(self) -> str:
+    def owner(self) -> str:
+        """How errors name this model: its class and name."""
         return f"{type(self).__name__} {self.name!r}"
 
     # ---- compile
+    @K.on_own_backend
     def compile(self, optimizer, loss=None, metrics=None, loss_weights=None, sample_weight_mode=None,
                 weighted_metrics=None, **kwargs) -> None:
         """Choose the optimizer, the loss(es) and metrics (names or objects; lists or dicts per output);
         `weighted_metrics` are averaged with the sample (and class) weights."""
         if kwargs:
-            raise TypeError(f"{self._owner}.compile: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
-        from multirnn import optimizers
-        from multirnn.models.saving import current_custom_objects
-        with backends.use(self.backend_name):
-            try:
-                self.optimizer = optimizers.get(optimizer)
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{self._owner}.compile: optimizer {optimizer!r}: {e}") from None
-            self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
-                                      sample_weight_mode=sample_weight_mode, custom=current_custom_objects(),
-                                      weighted_metrics=weighted_metrics)
-            self._compiled = self._resolve_compile()
+            raise TypeError(f"{self.owner}.compile: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        try:
+            self.optimizer = optimizers.get(optimizer)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{self.owner}.compile: optimizer {optimizer!r}: {e}") from None
+        self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                  sample_weight_mode=sample_weight_mode, custom=current_custom_objects(),
+                                  weighted_metrics=weighted_metrics)
+        self._compiled = self._resolve_compile()
 
     def _resolve_compile(self):
         names = self.output_names if self.outputs else [self.layers[-1].name] if self.layers else ["output"]
         shapes = [t.symbolic_shape for t in self.outputs] if self.outputs else [None] * len(names)
-        return Compiled(self._owner, names, shapes, **self._compile_args)
+        return Compiled(self.owner, names, shapes, **self._compile_args)
 
-    def _require_compiled(self, what: str) -> Compiled:
+    def require_compiled(self, what: str) -> Compiled:
+        """The resolved compile settings; a clear error naming `what` when `compile` was not called."""
         if self._compile_args is None:
-            raise RuntimeError(f"{self._owner}: call compile(optimizer, loss) before {what}")
+            raise RuntimeError(f"{self.owner}: call compile(optimizer, loss) before {what}")
         stale = self._compiled is None or self._compiled.names != self.output_names
         if stale or (self.outputs and not self._compiled.shapes_known):
             self._compiled = self._resolve_compile()
@@ -80,8 +83,9 @@ class Trainer:
     def _ensure_built(self, arrays) -> None:
         """Build a deferred model from the data (Sequential overrides this)."""
 
-    def _inputs(self, x, what: str) -> list:
-        owner = f"{self._owner}.{what}"
+    def input_arrays(self, x, what: str) -> list:
+        """The inputs as NumPy arrays checked against the model's inputs (building a deferred model)."""
+        owner = f"{self.owner}.{what}"
         if not self.outputs:
             self._ensure_built(data.as_arrays(x, ["input"], "input", owner))
             if not self.outputs:
@@ -90,7 +94,7 @@ class Trainer:
         return data.check_shapes(arrays, [t.symbolic_shape for t in self.inputs], self.input_names, "input", owner)
 
     def _targets(self, y, what: str) -> list:
-        arrays = data.as_arrays(y, self.output_names, "output", f"{self._owner}.{what}")
+        arrays = data.as_arrays(y, self.output_names, "output", f"{self.owner}.{what}")
         out = []
         for a, t in zip(arrays, self.outputs):
             if a.ndim == len(t.symbolic_shape) - 1:
@@ -98,13 +102,14 @@ class Trainer:
             out.append(a)
         return out
 
-    def _prepare(self, x, y, sample_weight, class_weight, what: str):
-        xs = self._inputs(x, what)
-        compiled = self._require_compiled(what)
+    def prepare(self, x, y, sample_weight, class_weight, what: str):
+        """(inputs, targets, sample weights) as checked NumPy arrays for the batch methods and loops."""
+        xs = self.input_arrays(x, what)
+        compiled = self.require_compiled(what)
         ys = self._targets(y, what)
-        data.check_lengths({"x": xs, "y": ys}, f"{self._owner}.{what}")
+        data.check_lengths({"x": xs, "y": ys}, f"{self.owner}.{what}")
         sws = data.sample_weights_for(sample_weight, class_weight, ys, self.output_names,
-                                      compiled.sample_weight_modes, f"{self._owner}.{what}")
+                                      compiled.sample_weight_modes, f"{self.owner}.{what}")
         return xs, ys, sws
 
     def _tensors(self, arrays: list, like=None) -> list:
@@ -143,161 +148,125 @@ class Trainer:
                    for n, v, m, w in compiled.metrics(y_t, outputs, masks, sws)]
         return values, metrics
 
-    def _train_arrays(self, xs, ys, sws):
+    def train_step(self, xs, ys, sws):
+        """One gradient step on prepared arrays; returns (loss values, metric records) of the batch."""
         compiled = self._compiled
         x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
         variables = self.trainable_weights
         (total, (parts, outputs, masks)), grads = K.value_and_grad(
             lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
-        self.optimizer.apply_gradients(list(zip(grads, variables)))
         trainable = {id(v) for v in variables}
-        for var, constraint in self.constraints:
-            if id(var) in trainable:
-                K.update(var, constraint(var))
+        constraints = [(var, fn) for var, fn in self.constraints if id(var) in trainable]
+        self.optimizer.apply_gradients(list(zip(grads, variables)), constraints)
         return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
 
-    def _test_arrays(self, xs, ys, sws):
+    def test_step(self, xs, ys, sws):
+        """The loss values and metric records of prepared arrays, without training."""
         compiled = self._compiled
         x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
         total, (parts, outputs, masks) = self._loss(compiled, x_t, y_t, w_t, False)
         return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
 
-    def _predict_arrays(self, xs) -> list:
+    def predict_step(self, xs) -> list:
+        """The outputs for prepared input arrays, as NumPy arrays."""
         outputs, _ = self._run(self._tensors(xs, self.inputs), False)
         return [np.asarray(K.to_numpy(o)) for o in outputs]
 
     # ---- public batch methods
+    @K.on_own_backend
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
-        with backends.use(self.backend_name):
-            xs, ys, sws = self._prepare(x, y, sample_weight, class_weight, "train_on_batch")
-            return _scalars(*self._train_arrays(xs, ys, sws))
+        xs, ys, sws = self.prepare(x, y, sample_weight, class_weight, "train_on_batch")
+        return _scalars(*self.train_step(xs, ys, sws))
 
+    @K.on_own_backend
     def test_on_batch(self, x, y, sample_weight=None):
         """The loss (and metrics) of one batch, without training."""
-        with backends.use(self.backend_name):
-            xs, ys, sws = self._prepare(x, y, sample_weight, None, "test_on_batch")
-            return _scalars(*self._test_arrays(xs, ys, sws))
+        xs, ys, sws = self.prepare(x, y, sample_weight, None, "test_on_batch")
+        return _scalars(*self.test_step(xs, ys, sws))
 
+    @K.on_own_backend
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays."""
-        with backends.use(self.backend_name):
-            out = self._predict_arrays(self._inputs(x, "predict_on_batch"))
+        out = self.predict_step(self.input_arrays(x, "predict_on_batch"))
         return out[0] if len(out) == 1 else out
 
     # ---- whole datasets
+    @K.on_own_backend
+    @keras1_aliases({"nb_epoch": "epochs"})
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, **kwargs):
         """Train for `epochs` (Keras 1: `nb_epoch`) over the data in batches; returns a `History`."""
-        from multirnn.models.fit_loop import fit_loop
-        if "nb_epoch" in kwargs:
-            if epochs != 1:
-                raise TypeError(f"{self._owner}.fit: got both 'nb_epoch' (Keras 1) and 'epochs'; give only one")
-            epochs = kwargs.pop("nb_epoch")
         if kwargs:
-            raise TypeError(f"{self._owner}.fit: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
-        with backends.use(self.backend_name):
-            return fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                            shuffle, class_weight, sample_weight, initial_epoch)
+            raise TypeError(f"{self.owner}.fit: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        return fit_loop.fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                 validation_data, shuffle, class_weight, sample_weight, initial_epoch)
 
+    @K.on_own_backend
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, callbacks=None):
         """The loss (and metrics) over the data: a scalar, or a list in `metrics_names` order."""
-        from multirnn.models.fit_loop import evaluate_loop
-        with backends.use(self.backend_name):
-            xs, ys, sws = self._prepare(x, y, sample_weight, None, "evaluate")
-            logs = evaluate_loop(self, xs, ys, sws, batch_size or 32, verbose, callbacks)
+        xs, ys, sws = self.prepare(x, y, sample_weight, None, "evaluate")
+        logs = fit_loop.evaluate_loop(self, xs, ys, sws, batch_size or 32, verbose, callbacks)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    @K.on_own_backend
     def predict(self, x, batch_size=None, verbose=0, callbacks=None):
         """The outputs for all samples, computed in batches; NumPy arrays."""
-        from multirnn.models.fit_loop import predict_loop
-        with backends.use(self.backend_name):
-            xs = self._inputs(x, "predict")
-            data.check_lengths({"x": xs}, f"{self._owner}.predict")
-            out = predict_loop(self, xs, batch_size or 32, verbose, callbacks)
+        xs = self.input_arrays(x, "predict")
+        data.check_lengths({"x": xs}, f"{self.owner}.predict")
+        out = fit_loop.predict_loop(self, xs, batch_size or 32, verbose, callbacks)
         return out[0] if len(out) == 1 else out
 
     # ---- from generators and Sequences (Keras 2 names; Keras 1 names and sample counts accepted)
+    @K.on_own_backend
+    @keras1_aliases(dict(GENERATOR_ALIASES, nb_epoch="epochs"))
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
                       validation_data=None, validation_steps=None, class_weight=None, max_queue_size=10,
-                      workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0, **kwargs):
+                      workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0,
+                      samples_per_epoch=None, nb_val_samples=None):
         """Train on batches `(x, y[, sample_weight])` from a generator or a `utils.Sequence`; returns a `History`.
 
         Keras 1's `samples_per_epoch`/`nb_val_samples` count samples instead of batches."""
-        from multirnn.models import generators
-        given = self._keras1("fit_generator", kwargs, {
-            "nb_epoch": ("epochs", epochs, 1), "max_q_size": ("max_queue_size", max_queue_size, 10),
-            "nb_worker": ("workers", workers, 1), "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)},
-            counts=("samples_per_epoch", "nb_val_samples"))
-        epochs, max_queue_size = given.get("epochs", epochs), given.get("max_queue_size", max_queue_size)
-        workers = given.get("workers", workers)
-        self._threads_only("fit_generator", given.get("use_multiprocessing", use_multiprocessing))
-        with backends.use(self.backend_name):
-            return generators.fit_generator(
-                self, generator, steps_per_epoch, given.get("samples_per_epoch"), epochs, verbose, callbacks,
-                validation_data, validation_steps, given.get("nb_val_samples"), class_weight, max_queue_size,
-                workers, shuffle, initial_epoch)
+        where = f"{self.owner}.fit_generator"
+        _threads_only(where, use_multiprocessing)
+        return generators.fit_generator(
+            self, generator, steps_per_epoch, _count(where, "samples_per_epoch", samples_per_epoch), epochs,
+            verbose, callbacks, validation_data, validation_steps, _count(where, "nb_val_samples", nb_val_samples),
+            class_weight, max_queue_size, workers, shuffle, initial_epoch)
 
+    @K.on_own_backend
+    @keras1_aliases(GENERATOR_ALIASES)
     def evaluate_generator(self, generator, steps=None, max_queue_size=10, workers=1, use_multiprocessing=False,
-                           verbose=0, callbacks=None, **kwargs):
+                           verbose=0, callbacks=None, val_samples=None):
         """The loss (and metrics) over `steps` batches `(x, y[, sample_weight])` of a generator or Sequence."""
-        from multirnn.models import generators
-        with backends.use(self.backend_name):
-            self._require_compiled("evaluate_generator")
+        self.require_compiled("evaluate_generator")
         logs = self._from_generator("evaluate_generator", generators.evaluate_generator, generator, steps,
-                                    max_queue_size, workers, use_multiprocessing, verbose, callbacks, kwargs)
+                                    max_queue_size, workers, use_multiprocessing, verbose, callbacks, val_samples)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    @K.on_own_backend
+    @keras1_aliases(GENERATOR_ALIASES)
     def predict_generator(self, generator, steps=None, max_queue_size=10, workers=1, use_multiprocessing=False,
-                          verbose=0, callbacks=None, **kwargs):
+                          verbose=0, callbacks=None, val_samples=None):
         """The outputs for `steps` batches of inputs (or `(x, y)` tuples, whose `x` is used) of a generator."""
-        from multirnn.models import generators
         out = self._from_generator("predict_generator", generators.predict_generator, generator, steps,
-                                   max_queue_size, workers, use_multiprocessing, verbose, callbacks, kwargs)
+                                   max_queue_size, workers, use_multiprocessing, verbose, callbacks, val_samples)
         return out[0] if len(out) == 1 else out
 
     def _from_generator(self, method, run, generator, steps, max_queue_size, workers, use_multiprocessing, verbose,
-                        callbacks, kwargs):
+                        callbacks, val_samples):
         """`run(model, batches, steps, samples, verbose, callbacks)` over the batches of `generator`."""
-        from multirnn.models import generators
-        given = self._keras1(method, kwargs, {
-            "max_q_size": ("max_queue_size", max_queue_size, 10), "nb_worker": ("workers", workers, 1),
-            "pickle_safe": ("use_multiprocessing", use_multiprocessing, False)}, counts=("val_samples",))
-        self._threads_only(method, given.get("use_multiprocessing", use_multiprocessing))
-        with backends.use(self.backend_name):
-            batches = generators.Batches(generator, given.get("workers", workers),
-                                         given.get("max_queue_size", max_queue_size), False, f"{self._owner}.{method}")
-            try:
-                samples = given.get("val_samples")
-                return run(self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
-                           callbacks)
-            finally:
-                batches.close()
-
-    def _keras1(self, method: str, kwargs: dict, renames: dict, counts=()) -> dict:
-        """Keras 1 keyword names of `method`: {Keras 2 name: value} for renamed ones, {name: value} for counts."""
-        given = {}
-        for old, (new, current, default) in renames.items():
-            if old in kwargs:
-                if current != default:
-                    raise TypeError(f"{self._owner}.{method}: got both {old!r} (Keras 1) and {new!r}; give only one")
-                given[new] = kwargs.pop(old)
-        for name in counts:
-            if name in kwargs:
-                value = kwargs.pop(name)
-                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise ValueError(f"{self._owner}.{method}: {name} must be a positive int, got {value!r}")
-                given[name] = value
-        if kwargs:
-            raise TypeError(f"{self._owner}.{method}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
-        return given
-
-    def _threads_only(self, method: str, use_multiprocessing) -> None:
-        if use_multiprocessing:
-            raise ValueError(f"{self._owner}.{method}: use_multiprocessing=True (Keras 1: pickle_safe) is not "
-                             "supported; batches are drawn by threads, set workers=N for N threads")
+        where = f"{self.owner}.{method}"
+        _threads_only(where, use_multiprocessing)
+        samples = _count(where, "val_samples", val_samples)
+        batches = generators.Batches(generator, workers, max_queue_size, False, where)
+        try:
+            return run(self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
+                       callbacks)
+        finally:
+            batches.close()
 
     def predict_proba(self, x, batch_size=None, verbose=0):
         """Keras 1: the predicted probabilities (the model's outputs)."""
@@ -307,10 +276,23 @@ class Trainer:
         """Keras 1: the argmax class per sample, or 0/1 by thresholding a single sigmoid output at 0.5."""
         proba = self.predict(x, batch_size=batch_size, verbose=verbose)
         if isinstance(proba, list):
-            raise ValueError(f"{self._owner}.predict_classes needs a model with one output")
+            raise ValueError(f"{self.owner}.predict_classes needs a model with one output")
         if proba.shape[-1] > 1:
             return proba.argmax(axis=-1)
         return (proba > 0.5).astype("int32")
+
+
+def _count(where: str, name: str, value):
+    """A Keras 1 sample count: None or a positive int."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def _threads_only(where: str, use_multiprocessing) -> None:
+    if use_multiprocessing:
+        raise ValueError(f"{where}: use_multiprocessing=True (Keras 1: pickle_safe) is not supported; "
+                         "batches are drawn by threads, set workers=N for N threads")
 
 
 def _host(x):
@@ -319,8 +301,7 @@ def _host(x):
 
 def _scalars(values, metrics):
     """A scalar loss, or [loss, output losses..., metrics...] averaged over the batch."""
-    from multirnn.models.fit_loop import Averages
-    averages = Averages()
+    averages = fit_loop.Averages()
     averages.add(values, metrics, 1)
     out = list(averages.result().values())
     return out[0] if len(out) == 1 else out

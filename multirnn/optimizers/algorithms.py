@@ -11,7 +11,7 @@ class SGD(Optimizer):
     """m = momentum·m − lr·g; var += m (nesterov: var += momentum·m − lr·g); no momentum: var −= lr·g."""
 
     def __init__(self, learning_rate=UNSET, momentum=0.0, nesterov=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 
@@ -35,7 +35,7 @@ class RMSprop(Optimizer):
     default_lr = 0.001
 
     def __init__(self, learning_rate=UNSET, rho=0.9, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = float(rho)
 
     def update_variable(self, var, grad, slots, c):
@@ -53,7 +53,7 @@ class Adagrad(Optimizer):
     slot_names = ("accumulator",)
 
     def __init__(self, learning_rate=UNSET, initial_accumulator_value=0.1, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = float(initial_accumulator_value)
 
     def slot_initial(self, name):
@@ -74,7 +74,7 @@ class Adadelta(Optimizer):
     default_lr = 1.0
 
     def __init__(self, learning_rate=UNSET, rho=0.95, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = float(rho)
 
     def update_variable(self, var, grad, slots, c):
@@ -94,7 +94,7 @@ class Adam(Optimizer):
     default_lr = 0.001
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, amsgrad=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.amsgrad = float(beta_1), float(beta_2), bool(amsgrad)
         self.slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
@@ -120,7 +120,7 @@ class Adamax(Optimizer):
     default_lr = 0.002
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
 
     def coefficients(self, lr, t):
@@ -145,7 +145,7 @@ class Nadam(Optimizer):
     default_lr = 0.002
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, schedule_decay=0.004, **kwargs):
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.schedule_decay = float(beta_1), float(beta_2), float(schedule_decay)
         self.m_schedule = 1.0
 

@@ -10,6 +10,7 @@ by its own norm, as tf_keras) or `global_clipnorm` (all gradients by their joint
 import numpy as np
 
 from multirnn import backend as K
+from multirnn.keras1 import keras1_aliases
 
 UNSET = object()  # the default learning_rate: tells `lr=` given alone from both given
 
@@ -22,13 +23,10 @@ class Optimizer:
     slot_names = ()
     default_lr = 0.01
 
+    @keras1_aliases({"lr": "learning_rate"})
     def __init__(self, learning_rate=UNSET, decay=0.0, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, epsilon=None, **kwargs):
         cls = type(self).__name__
-        if "lr" in kwargs:
-            if learning_rate is not UNSET:
-                raise TypeError(f"{cls}: got both 'lr' (Keras 1) and 'learning_rate'; give only one")
-            learning_rate = kwargs.pop("lr")
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
         self.learning_rate = self.default_lr if learning_rate is UNSET else learning_rate

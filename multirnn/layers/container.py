@@ -1,6 +1,11 @@
 """What a layer made of other layers shares: weights, constraints, losses and states are theirs."""
 
 
+def is_model(layer) -> bool:
+    """A container with symbolic inputs and outputs (a functional model or a Sequential)."""
+    return isinstance(layer, Container) and hasattr(layer, "outputs") and hasattr(layer, "inputs")
+
+
 def unique_by_id(items) -> list:
     """Items in order, each object once (variables compare elementwise, so never use `in`)."""
     seen, out = set(), []
@@ -12,7 +17,7 @@ def unique_by_id(items) -> list:
 
 
 class Container:
-    """Mixin for layers whose weights live in `_sublayers()` (a model, a Keras 1 Merge)."""
+    """Mixin for layers whose weights live in `_sublayers()` (a model, a Keras 1 Merge, the wrappers)."""
 
     def _sublayers(self) -> list:
         raise NotImplementedError

@@ -1,6 +1,6 @@
-"""The node graph behind the functional API: ordering, running with masks, shapes, node helpers."""
-from multirnn.layers.base import Layer
-from multirnn.layers.input import InputLayer, SymbolicTensor
+"""The node graph behind the functional API: ordering, running with masks, shapes, node lookups."""
+from multirnn import backend as K
+from multirnn.layers.symbolic import SymbolicTensor
 
 
 def to_list(x) -> list:
@@ -31,20 +31,14 @@ def node_takes_list(node) -> bool:
 
 def substitute(value, computed: dict):
     """Replace every symbolic tensor inside (nested lists, tuples, dicts) by its computed value."""
-    if isinstance(value, SymbolicTensor):
-        return computed[id(value)]
-    if isinstance(value, (list, tuple)):
-        return type(value)(substitute(v, computed) for v in value)
-    if isinstance(value, dict):
-        return {k: substitute(v, computed) for k, v in value.items()}
-    return value
+    return K.map_structure(lambda v: computed[id(v)] if isinstance(v, SymbolicTensor) else v, value)
 
 
 def sort_nodes(inputs: list, outputs: list, owner: str) -> list:
     """The nodes between `inputs` and `outputs` in an order where every node follows its inputs."""
     input_ids = {id(t) for t in inputs}
     for t in inputs:
-        if not isinstance(t, SymbolicTensor) or not isinstance(t.node.layer, InputLayer):
+        if not isinstance(t, SymbolicTensor) or not t.node.is_input:
             raise ValueError(f"{owner}: every model input must be a tensor made by `Input(...)`, got {t!r}")
     order, done, active = [], set(), set()
     for out in outputs:
@@ -64,7 +58,7 @@ def sort_nodes(inputs: list, outputs: list, owner: str) -> list:
                 raise ValueError(f"{owner}: the graph has a cycle at layer {node.layer.name!r}")
             active.add(id(node))
             stack.append((node, True))
-            if isinstance(node.layer, InputLayer):
+            if node.is_input:
                 tensor = node.outputs[0]
                 if id(tensor) not in input_ids:
                     raise ValueError(
@@ -126,7 +120,7 @@ def run_nodes(nodes: list, inputs: list, values: list, masks: list, outputs: lis
     computed_masks = {id(t): m for t, m in zip(inputs, masks)}
     for node in nodes:
         layer = node.layer
-        if isinstance(layer, InputLayer):
+        if node.is_input:
             continue
         main = node_main_inputs(node)
         as_list = node_takes_list(node)
@@ -143,7 +137,7 @@ def run_nodes(nodes: list, inputs: list, values: list, masks: list, outputs: lis
             out, out_masks = layer.call_with_masks(x, kwargs.get("mask"), kwargs.get("training"))
         else:
             out = layer(x, *args, **kwargs)
-            out_masks = mask_of(layer, x, kwargs.get("mask"))
+            out_masks = layer.mask_for(x, kwargs.get("mask"))
         out = to_list(out) if isinstance(out, (list, tuple)) else [out]
         out_masks = to_list(out_masks) if isinstance(out_masks, (list, tuple)) else [out_masks]
         if len(out_masks) != len(out):
@@ -157,18 +151,11 @@ def run_nodes(nodes: list, inputs: list, values: list, masks: list, outputs: lis
     return [computed[id(t)] for t in outputs], [computed_masks.get(id(t)) for t in outputs]
 
 
-def mask_of(layer, inputs, mask):
-    """The output mask of `layer` for concrete inputs, under the layer's backend."""
-    from multirnn import backends
-    with backends.use(layer.backend_name):
-        return layer.compute_mask(inputs, mask)
-
-
 def propagate_shapes(nodes: list, inputs: list, shapes: list, outputs: list) -> list:
     """Output shapes for input `shapes`, from each layer's `compute_output_shape`."""
     known = {id(t): tuple(s) for t, s in zip(inputs, shapes)}
     for node in nodes:
-        if isinstance(node.layer, InputLayer):
+        if node.is_input:
             continue
         main = node_main_inputs(node)
         in_shapes = [known[id(t)] for t in main]
@@ -179,7 +166,7 @@ def propagate_shapes(nodes: list, inputs: list, shapes: list, outputs: list) -> 
     return [known[id(t)] for t in outputs]
 
 
-# ---- node helpers attached to every layer (Keras `get_output_at` and friends)
+# ---- a layer's nodes (Keras `get_output_at` and friends)
 def _node_at(layer, index: int, what: str):
     nodes = layer.inbound_nodes
     if not nodes:
@@ -207,40 +194,9 @@ def get_input_shape_at(layer, node_index: int):
     return unpack([t.symbolic_shape for t in node_main_inputs(_node_at(layer, node_index, "input shape"))])
 
 
-def _single_node(layer, what: str):
+def single_node(layer, what: str) -> int:
+    """0 for a layer called once; an AttributeError naming `get_{what}_at` otherwise."""
     if len(layer.inbound_nodes) > 1:
         raise AttributeError(f"layer {layer.name!r} has been called {len(layer.inbound_nodes)} times, so its "
                              f"{what} is ambiguous; use get_{what}_at(node_index)")
     return 0
-
-
-def _output_property():
-    def getter(layer):
-        fixed = layer.__dict__.get("_fixed_output")
-        return fixed if fixed is not None else get_output_at(layer, _single_node(layer, "output"))
-
-    def setter(layer, value):
-        layer.__dict__["_fixed_output"] = value
-    return property(getter, setter, doc="The output tensor of a layer called once.")
-
-
-def _input_property():
-    def getter(layer):
-        fixed = layer.__dict__.get("_fixed_input")
-        return fixed if fixed is not None else get_input_at(layer, _single_node(layer, "input"))
-
-    def setter(layer, value):
-        layer.__dict__["_fixed_input"] = value
-    return property(getter, setter, doc="The input tensor of a layer called once.")
-
-
-def attach_node_helpers() -> None:
-    """Give every layer `get_output_at`/`get_input_at`/... and the `input`/`output` properties."""
-    for name, fn in (("get_output_at", get_output_at), ("get_input_at", get_input_at),
-                     ("get_output_shape_at", get_output_shape_at), ("get_input_shape_at", get_input_shape_at)):
-        if not hasattr(Layer, name):
-            setattr(Layer, name, fn)
-    if "output" not in vars(Layer):
-        Layer.output = _output_property()
-    if "input" not in vars(Layer):
-        Layer.input = _input_property()

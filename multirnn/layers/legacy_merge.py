@@ -1,9 +1,10 @@
 """Keras 1 `Merge`: merge Sequential branches (or tensors) into one output, as the first layer of a Sequential."""
+from multirnn.custom_objects import current_custom_objects
+from multirnn.layers import topology
 from multirnn.layers.base import Layer
+from multirnn.layers.container import Container, is_model
 from multirnn.layers.merge import canonical_mode, merge_mask, merge_output_shape, merge_tensors
-from multirnn.models import topology
-from multirnn.models.container import Container
-from multirnn.models.functional import Model
+from multirnn.layers.registry import deserialize, serialize
 from multirnn.stored_functions import deserialize_function, serialize_function
 
 
@@ -40,7 +41,7 @@ class Merge(Container, Layer):
             if branch.backend_name != self.backend_name:
                 raise ValueError(f"{owner} is created under the {self.backend_name} backend but {branch.name!r} "
                                  f"was created under {branch.backend_name}")
-            if isinstance(branch, Model):
+            if is_model(branch):
                 if not branch.outputs:
                     raise ValueError(f"{owner}: branch {branch.name!r} is not built; give its first layer an "
                                      "input shape (input_shape=...) so the merged model knows its inputs")
@@ -90,7 +91,6 @@ class Merge(Container, Layer):
 
     # ---- config
     def get_config(self) -> dict:
-        from multirnn.layers import serialize
         config = dict(super().get_config(), concat_axis=self.concat_axis, dot_axes=self.dot_axes,
                       arguments=self.arguments, output_mask=None)
         config.pop("batch_input_shape", None)
@@ -100,7 +100,7 @@ class Merge(Container, Layer):
         if callable(self.output_mask):
             config["output_mask"] = serialize_function(self.output_mask)
         if self.branches:
-            if not all(isinstance(b, Model) for b in self.branches):
+            if not all(is_model(b) for b in self.branches):
                 raise ValueError(f"Merge {self.name!r}: only a Merge of models can be serialized "
                                  "(not one of plain layers)")
             config["layers"] = [serialize(b) for b in self.branches]
@@ -108,10 +108,8 @@ class Merge(Container, Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        from multirnn.layers import deserialize
-        from multirnn.models import saving
         config = dict(config)
-        custom = saving.current_custom_objects(custom_objects)
+        custom = current_custom_objects(custom_objects)
         where = f"Merge {config.get('name')!r}"
         if isinstance(config.get("mode"), dict):
             config["mode"] = deserialize_function(config["mode"].get("function"), custom, f"{where}: mode")
