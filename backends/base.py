@@ -229,6 +229,59 @@ class Backend:
             return [self.to_numpy(o) for o in outputs]
         return call
 
+    # ---- a whole recurrent layer in one fused op: the one seam of the fast paths
+    FUSED_CELLS = ("simple_rnn", "gru", "lstm")
+    FUSED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "softsign", "softplus")
+
+    def project_inputs(self, inputs, kernel, bias, masks):
+        """x·W + b for all timesteps as one 2-D product (one per gate with implementation 1's per-gate masks)."""
+        batch, steps, features = self.int_shape(inputs)
+
+        def product(x, w):
+            flat = self.matmul(self.reshape(x, (batch * steps, features)), w)
+            return self.reshape(flat, (batch, steps, self.int_shape(w)[1]))
+        if len(masks) <= 1:
+            projected = product(inputs * self.expand_dims(masks[0], 1) if masks else inputs, kernel)
+        else:
+            width = self.int_shape(kernel)[1] // len(masks)
+            projected = self.concatenate(
+                [product(inputs * self.expand_dims(m, 1), self.getitem(kernel, (slice(None), slice(g * width, (g + 1) * width))))
+                 for g, m in enumerate(masks)], axis=-1)
+        return projected + bias if bias is not None else projected
+
+    def fused_rnn(self, *, cell, inputs, kernel, input_bias, recurrent_kernel, recurrent_bias, initial_states,
+                  input_masks, recurrent_masks, mask, activation, recurrent_activation, go_backwards,
+                  reset_after=False, step=None, unroll=False):
+        """`(last_output, outputs, states)` of a SimpleRNN/GRU/LSTM layer with exactly `rnn`'s semantics, or
+        None when this backend declines (the layer then runs `rnn` with its step, the reference).
+
+        `inputs` (batch, time, features); `kernel`/`recurrent_kernel` and gates in the Keras 2 layout;
+        `input_bias` (k·units,); `recurrent_bias` GRU reset_after's second bias row, else None; masks are
+        lists: [] none, [m] shared by all gates, or one per gate; `mask` (batch, time) or None. `step` (the
+        layer's bound reference step) and `unroll` serve backends that compile the step itself."""
+        reason = self.fused_declines(cell, activation, recurrent_activation, reset_after)
+        if reason is None and type(self).fused_recurrence is Backend.fused_recurrence:
+            reason = "no fused kernel"
+        if reason is not None:
+            return config.decline(f"{self.name}: {reason}")
+        projected = self.project_inputs(inputs, kernel, input_bias, input_masks)
+        return self.fused_recurrence(cell, projected, list(initial_states), recurrent_kernel, recurrent_bias,
+                                     recurrent_masks, mask, activation, recurrent_activation, go_backwards, reset_after)
+
+    def fused_declines(self, cell, activation, recurrent_activation, reset_after):
+        """Why this backend will not fuse the configuration, or None when `fused_recurrence` takes it."""
+        if not config.fast_paths():
+            return "fast paths are switched off"
+        if cell not in self.FUSED_CELLS:
+            return f"no fused kernel for {cell!r}"
+        unknown = [a for a in (activation, recurrent_activation) if a not in self.FUSED_ACTIVATIONS]
+        return f"no fused kernel for activation {unknown[0]!r}" if unknown else None
+
+    def fused_recurrence(self, cell, projected, initial_states, recurrent_kernel, recurrent_bias, recurrent_masks,
+                         mask, activation, recurrent_activation, go_backwards, reset_after):
+        """The recurrence over projected inputs as one op (backends with a fused kernel override this)."""
+        return None
+
     # ---- the time loop, written once
     def rnn(self, step_function, inputs, initial_states, go_backwards=False, mask=None,
             constants=None, unroll=False, input_length=None):

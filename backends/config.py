@@ -1,12 +1,15 @@
 """Global settings shared by every backend: floatx, epsilon, the learning phase, the user file."""
+import contextlib
 import contextvars
 import json
 import os
 import warnings
 
 _FLOAT_TYPES = ("float16", "float32", "float64")
-_settings = {"floatx": "float32", "epsilon": 1e-7}
+_settings = {"floatx": "float32", "epsilon": 1e-7, "fast_paths": True}
 _learning_phase = contextvars.ContextVar("multirnn_learning_phase", default=0)
+_fast_paths = contextvars.ContextVar("multirnn_fast_paths", default=None)
+_FALSE = ("0", "false", "no", "off")
 
 
 def config_path() -> str:
@@ -59,6 +62,50 @@ def set_learning_phase(value: int) -> None:
     _learning_phase.set(int(value))
 
 
+def fast_paths() -> bool:
+    """Whether fused kernels may run: `use_fast_paths(...)` in force here, else `MULTIRNN_FAST_PATHS`
+    (`0` forces the generic path everywhere), else the `"fast_paths"` key of `multirnn.json`, else on."""
+    chosen = _fast_paths.get()
+    if chosen is not None:
+        return chosen
+    env = os.environ.get("MULTIRNN_FAST_PATHS")
+    if env is not None:
+        return env.strip().lower() not in _FALSE
+    return _settings["fast_paths"]
+
+
+@contextlib.contextmanager
+def use_fast_paths(enabled: bool):
+    """Allow (`True`) or forbid (`False`) the fused kernels inside a block, in this thread or task only."""
+    token = _fast_paths.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _fast_paths.reset(token)
+
+
+_declines = contextvars.ContextVar("multirnn_fast_path_declines", default=None)
+
+
+def decline(reason: str) -> None:
+    """Record that a fast path declined a configuration (for `collect_declines`); returns None."""
+    found = _declines.get()
+    if found is not None:
+        found.append(reason)
+    return None
+
+
+@contextlib.contextmanager
+def collect_declines():
+    """Collect, in a list, why fast paths declined inside the block (the conformance suite reports them)."""
+    found = []
+    token = _declines.set(found)
+    try:
+        yield found
+    finally:
+        _declines.reset(token)
+
+
 def _load_user_defaults() -> None:
     """Apply floatx/epsilon from the user file; a broken file is reported when a backend is chosen."""
     try:
@@ -67,6 +114,10 @@ def _load_user_defaults() -> None:
             set_floatx(data["floatx"])
         if "epsilon" in data:
             set_epsilon(data["epsilon"])
+        if "fast_paths" in data:
+            if not isinstance(data["fast_paths"], bool):
+                raise ValueError(f"{config_path()}: \"fast_paths\" must be true or false, got {data['fast_paths']!r}")
+            _settings["fast_paths"] = data["fast_paths"]
     except (ValueError, TypeError) as e:
         warnings.warn(str(e), stacklevel=2)
 

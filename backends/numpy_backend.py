@@ -4,6 +4,7 @@ CuPy subclasses this class with `xp = cupy` and overrides only what differs.
 """
 import numpy
 
+from . import fused_recurrence
 from .base import Backend
 from .tree import map_structure
 from .tape import (IndexedGrad, Traced, Variable, _on_tape, _plain, backward, defvjp,
@@ -459,6 +460,10 @@ class NumpyBackend(Backend):
         return out
 
     # ---- gradients
+    def fused_recurrence(self, *args):
+        """The recurrence as one tape primitive with its hand-written backward (backends/fused_recurrence.py)."""
+        return fused_recurrence.fused_recurrence(self, *args)
+
     def value_and_grad(self, fn, variables, has_aux=False):
         """Run `fn()` on the tape; return its value and the gradients for `variables`."""
         variables = list(variables)

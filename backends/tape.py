@@ -5,7 +5,8 @@ registered right beside it with `defvjp`. When no gradient is being taken (no `t
 open) a primitive is a plain call on arrays: inference pays no tape cost. Inside `trace()`,
 an input that is a `Traced` makes the output a `Traced` that remembers how to send its
 gradient back. Any function with a forward and a VJP can be a primitive, a whole fused
-recurrent kernel included.
+recurrent kernel included: a primitive may return a tuple (several outputs), and one rule
+registered with `defvjp_all` may give the gradients of all its arguments in one run.
 """
 import contextlib
 import contextvars
@@ -112,7 +113,9 @@ def _on_tape(a):
 def primitive(fn):
     """Wrap a backend method `fn(self, *arrays, **options)` so it records itself on the tape.
 
-    A list or tuple argument (concatenate, stack) is looked into one level deep.
+    A list or tuple argument (concatenate, stack) is looked into one level deep. A tuple
+    returned by `fn` is several outputs, each its own node; the VJPs then get `g` as the list
+    of the outputs' gradients, None where none flows.
     """
     @functools.wraps(fn)
     def wrapped(self, *args, **kwargs):
@@ -131,21 +134,35 @@ def primitive(fn):
         ans = fn(self, *values, **kwargs)
         if not nodes:
             return ans
-        vjps = wrapped.vjps
-        parents = []
-        for where, node in nodes:
-            i = where[0] if isinstance(where, tuple) else where
-            if i not in vjps:
-                raise NotImplementedError(f"{fn.__name__}: no gradient with respect to argument {i}")
-            if vjps[i] is None:
-                continue
-            if isinstance(where, tuple):
-                parents.append((node, functools.partial(_list_vjp, vjps[i], self, where[1], ans, values, kwargs)))
-            else:
-                parents.append((node, functools.partial(_vjp, vjps[i], self, ans, values, kwargs)))
-        return Traced(ans, tuple(parents), self) if parents else ans
-    wrapped.vjps = {}
+        if wrapped.vjp_all is not None:
+            joint = _JointVjp(wrapped.vjp_all, self, ans, values, kwargs, {where for where, _ in nodes})
+            parents = [(node, functools.partial(joint, where)) for where, node in nodes]
+        else:
+            parents = _parents(wrapped.vjps, fn.__name__, self, nodes, ans, values, kwargs)
+        if not parents:
+            return ans
+        if isinstance(ans, tuple):
+            whole = Traced(ans, tuple(parents), self)
+            return tuple(Traced(a, ((whole, functools.partial(_slot, j)),), self) for j, a in enumerate(ans))
+        return Traced(ans, tuple(parents), self)
+    wrapped.vjps, wrapped.vjp_all = {}, None
     return wrapped
+
+
+def _parents(vjps, name, backend, nodes, ans, values, kwargs):
+    """(node, vjp) for each argument on the tape, from the rules registered with `defvjp`."""
+    parents = []
+    for where, node in nodes:
+        i = where[0] if isinstance(where, tuple) else where
+        if i not in vjps:
+            raise NotImplementedError(f"{name}: no gradient with respect to argument {i}")
+        if vjps[i] is None:
+            continue
+        if isinstance(where, tuple):
+            parents.append((node, functools.partial(_list_vjp, vjps[i], backend, where[1], ans, values, kwargs)))
+        else:
+            parents.append((node, functools.partial(_vjp, vjps[i], backend, ans, values, kwargs)))
+    return parents
 
 
 def _vjp(rule, backend, ans, values, kwargs, g):
@@ -154,6 +171,41 @@ def _vjp(rule, backend, ans, values, kwargs, g):
 
 def _list_vjp(rule, backend, j, ans, values, kwargs, g):
     return rule(backend, g, ans, j, *values, **kwargs)
+
+
+def _slot(j, g):
+    return _Slots({j: g})
+
+
+class _Slots(dict):
+    """The gradient of a primitive with several outputs: output index -> gradient (each output sends its own)."""
+
+
+class _JointVjp:
+    """One run of a `defvjp_all` rule for one call, its gradients handed out argument by argument."""
+    __slots__ = ("rule", "backend", "ans", "values", "kwargs", "wanted", "grads")
+
+    def __init__(self, rule, backend, ans, values, kwargs, wanted):
+        self.rule, self.backend, self.ans, self.values, self.kwargs = rule, backend, ans, values, kwargs
+        self.wanted, self.grads = frozenset(wanted), None
+
+    def __call__(self, where, g):
+        if self.grads is None:
+            grads = self.rule(self.backend, g, self.ans, self.wanted, *self.values, **self.kwargs)
+            self.grads = {w: grads.get(w) for w in self.wanted}
+        grad = self.grads.pop(where)
+        if not self.grads:
+            self.grads = None  # all handed out: a later backward pass runs the rule afresh
+        return grad
+
+
+def defvjp_all(prim, rule):
+    """Register one VJP for all arguments: `rule(K, g, ans, wanted, *args, **kwargs) -> {where: grad}`.
+
+    `wanted` holds the arguments on the tape, each as its index, or (index, element) inside a
+    list argument; the rule runs once per backward pass and may skip the others.
+    """
+    prim.vjp_all = rule
 
 
 def defvjp(prim, *rules):
@@ -195,6 +247,8 @@ def backward(xp, output: Traced, seed):
             continue
         if isinstance(g, IndexedGrad):
             g = _dense(xp, g)
+        elif isinstance(g, _Slots):
+            g = [_dense(xp, s) if isinstance(s, IndexedGrad) else s for s in map(g.get, range(len(node.value)))]
         for parent, vjp in node.parents:
             _accumulate(xp, grads, owned, id(parent), vjp(g))
         if node is not output:
@@ -210,6 +264,9 @@ def _dense(xp, g: IndexedGrad):
 
 def _accumulate(xp, grads, owned, key, g):
     if g is None:
+        return
+    if isinstance(g, _Slots):
+        grads.setdefault(key, _Slots()).update(g)
         return
     old = grads.get(key)
     if old is None:

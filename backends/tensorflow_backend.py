@@ -8,10 +8,12 @@ import numbers
 
 import numpy
 
-from . import frameworks
+from . import config, frameworks
 from .base import Backend
 
 tf = frameworks.require("tensorflow")
+
+from . import tensorflow_compiled  # noqa: E402  (needs tensorflow, required just above)
 
 _TF = (tf.Tensor, tf.Variable)
 
@@ -86,6 +88,7 @@ def _unit_slices(index, shape):
 
 class TensorflowBackend(Backend):
     name = "tensorflow"
+    fast_paths_trace = True  # its fast path compiles one tf.function trace per layer configuration
 
     def _dtype(self, dtype):
         return tf.as_dtype(dtype or self.floatx())
@@ -414,6 +417,30 @@ class TensorflowBackend(Backend):
         reference, indices = _t(reference), tf.cast(_t(indices), tf.int64)
         indices = tf.where(indices < 0, indices + reference.shape[0], indices)
         return tf.gather(reference, indices)
+
+    # ---- compiled recurrent layers
+    def rnn(self, step_function, inputs, initial_states, go_backwards=False, mask=None, constants=None,
+            unroll=False, input_length=None):
+        """The Python time loop when eager or unrolled; under tracing one `tf.while_loop`, same semantics."""
+        if unroll or not tf.inside_function():
+            return super().rnn(step_function, inputs, initial_states, go_backwards, mask, constants, unroll,
+                               input_length)
+        if len(inputs.shape) < 3:
+            raise ValueError(f"rnn: inputs must be at least 3D (batch, time, ...), got shape {self.int_shape(inputs)}")
+        return tensorflow_compiled.while_rnn(self, step_function, inputs, initial_states, go_backwards, mask,
+                                             constants)
+
+    def fused_rnn(self, *, step=None, unroll=False, **spec):
+        """A built-in layer's call compiled as one `tf.function` that runs its own step (tensorflow_compiled.py)."""
+        reason = self.fused_declines(spec["cell"], spec["activation"], spec["recurrent_activation"],
+                                     spec.get("reset_after", False))
+        layer = getattr(step, "__self__", None)
+        if reason is None and layer is None:
+            reason = "the compiled path needs the layer's step"
+        if reason is not None:
+            return config.decline(f"tensorflow: {reason}")
+        return tensorflow_compiled.fused_rnn(self, layer, unroll, spec["inputs"], spec["initial_states"],
+                                             spec["input_masks"], spec["recurrent_masks"], spec["mask"])
 
     # ---- gradients
     def value_and_grad(self, fn, variables, has_aux=False) -> tuple:

@@ -5,15 +5,18 @@ so inference records no graph. Where torch's own gradient differs from the NumPy
 (ties in `maximum`/`minimum`, the end points of `relu`'s `max_value`, `softplus`'s threshold)
 the primitive is written so that autograd gives the reference gradient.
 """
+import contextlib
 import os
 
 import numpy
 
-from . import frameworks
+from . import config, frameworks
 from .base import Backend
 from .tree import map_structure
 
 torch = frameworks.require("torch")
+
+from . import torch_fused  # noqa: E402  (needs torch, required just above)
 
 _DTYPES = {name: getattr(torch, name) for name in (
     "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64",
@@ -385,6 +388,22 @@ class TorchBackend(Backend):
     def gather(self, reference, indices):
         """Rows of `reference` (axis 0); repeated indices accumulate their gradients."""
         return reference[self._t(indices).long()]
+
+    # ---- fused recurrent kernels: torch's native RNN kernels where they fit, else a hand-written BPTT
+    def fused_rnn(self, *, step=None, unroll=False, **spec):
+        reason = self.fused_declines(spec["cell"], spec["activation"], spec["recurrent_activation"],
+                                     spec.get("reset_after", False))
+        if reason is not None:
+            return config.decline(f"torch: {reason}")
+        tensors = [spec["inputs"], spec["kernel"], spec["recurrent_kernel"], spec["input_bias"],
+                   spec["recurrent_bias"], *spec["initial_states"]]
+        inference = torch.is_grad_enabled() and not any(getattr(t, "requires_grad", False) for t in tensors)
+        with torch.no_grad() if inference else contextlib.nullcontext():  # the kernels' faster inference path
+            out = torch_fused.fused_rnn(self, **spec)
+        return out or config.decline("torch: the fused kernel declined the inputs")
+
+    def fused_recurrence(self, *args):
+        return torch_fused.fused_recurrence(self, *args)
 
     # ---- gradients
     def value_and_grad(self, fn, variables, has_aux=False):

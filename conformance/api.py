@@ -5,6 +5,7 @@ seed on each backend; compared are the initial weights (bit-exact), forward outp
 of the loss w.r.t. the float inputs and every weight, and the weights after `steps` training
 steps with an optimizer of `multirnn.optimizers`.
 """
+import contextlib
 import time
 from itertools import combinations
 from typing import Callable, Optional, Sequence, Union
@@ -12,10 +13,11 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from multirnn import backends as _backends
+from multirnn.backends import config as settings
 from multirnn.backends import host_random
 
 from .report import Report, compare_arrays
-from .runner import TOLERANCE, floatx, optimizers_module
+from .runner import TOLERANCE, floatx, optimizers_module, parse_side
 
 
 def _loss_fn(loss):
@@ -39,7 +41,9 @@ def _as_list(x) -> list:
 def _run(build_fn, inputs, targets, name, dtype, steps, optimizer, loss, seed) -> dict:
     from multirnn import backend as K
     out = {}
-    with floatx(dtype), _backends.use(name):
+    backend_name, fast = parse_side(name)
+    generic = contextlib.nullcontext() if fast else settings.use_fast_paths(False)
+    with floatx(dtype), _backends.use(backend_name), generic:
         host_random.set_seed(seed)
         model = build_fn()
         arrays = [np.asarray(x) for x in inputs]

@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 
 from . import known, matrix, oracles as oracle_mod  # noqa: E402
 from .report import summarize, table  # noqa: E402
-from .runner import TOLERANCE, quiet_threads, run_matrix  # noqa: E402
+from .runner import GENERIC, TOLERANCE, parse_side, quiet_threads, run_matrix, with_generic  # noqa: E402
 
 DTYPES = {"matrix": [None], "float64": ["float64"], "float32": ["float32"], "both": ["float64", "float32"]}
 
@@ -19,7 +19,13 @@ DTYPES = {"matrix": [None], "float64": ["float64"], "float32": ["float32"], "bot
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m multirnn.conformance",
                                 description="Run the recurrent-layer conformance matrix on every installed backend.")
-    p.add_argument("--backends", help="comma-separated backends (default: every one that loads here)")
+    p.add_argument("--backends", help="comma-separated backends (default: every one that loads here); "
+                                      f"'NAME{GENERIC}' is that backend with its fast paths off")
+    p.add_argument("--compiled", action="store_true",
+                   help="with the default backends, also run fast paths that compile one trace per configuration "
+                        "(TensorFlow's compiled layers; the traces dominate the time of the whole matrix)")
+    p.add_argument("--no-generic", action="store_true",
+                   help="do not add the generic path of each backend with fast paths as a side of its own")
     p.add_argument("--dtype", default="matrix", choices=sorted(DTYPES),
                    help="matrix: each configuration's own dtype (default); both: float64 and float32")
     p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
@@ -49,8 +55,11 @@ def _select(args) -> list:
 def _backends(args) -> List[str]:
     from multirnn import backends
     if args.backends:
-        return [backends.check_name(b) for b in args.backends.split(",") if b.strip()]
-    return backends.available()
+        names = [b.strip() for b in args.backends.split(",") if b.strip()]
+        names = [backends.check_name(parse_side(b)[0]) + ("" if parse_side(b)[1] else GENERIC) for b in names]
+        return names if args.no_generic else with_generic(names)
+    names = backends.available()
+    return names if args.no_generic else with_generic(names, compiled=args.compiled or args.quick)
 
 
 def _oracles(args) -> List[str]:
@@ -113,6 +122,8 @@ def render(summary: dict, results, backend_names, oracle_names, wall: float) -> 
     if summary["not_applicable"]:
         lines.append("oracle not applicable (torch.nn: masks, activations, GRU reset_before): " +
                      ", ".join(f"{k} {v}" for k, v in summary["not_applicable"].items()))
+    for side, reasons in summary.get("fast_path_declined", {}).items():
+        lines.append(f"fast path declined on {side}: " + "; ".join(f"{why} ({n})" for why, n in reasons.items()))
     if summary["inference_only"]:
         lines.append("oracle compared in inference mode only (dropout): " +
                      ", ".join(f"{k} {v}" for k, v in summary["inference_only"].items()))

@@ -53,6 +53,7 @@ class Report:
     skipped: Dict[str, str] = field(default_factory=dict)
     inference_only: Dict[str, str] = field(default_factory=dict)
     known: List[str] = field(default_factory=list)
+    declined: Dict[str, List[str]] = field(default_factory=dict)  # side -> why its fast path declined
 
     @property
     def ok(self) -> bool:
@@ -108,7 +109,7 @@ class Report:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "ok": self.ok, "errors": self.errors,
-                "skipped": self.skipped, "inference_only": self.inference_only, "known_differences": self.known,
+                "skipped": self.skipped, "fast_path_declined": self.declined, "inference_only": self.inference_only, "known_differences": self.known,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
                 "pairs": {f"{a}~{b}": {"worst_rel": _num(self.worst((a, b))),
                                        "failures": [d.line() for d in diffs if not d.ok]}
@@ -150,14 +151,19 @@ def summarize(results: List[ConfigResult]) -> dict:
     failed = [r for r in results if not r.passed]
     skipped: Dict[str, int] = {}
     inference: Dict[str, int] = {}
+    declined: Dict[str, Dict[str, int]] = {}
     for r in results:
         for side in r.skipped:
             skipped[side] = skipped.get(side, 0) + 1
         for side in r.inference_only:
             inference[side] = inference.get(side, 0) + 1
+        for side, reasons in r.declined.items():
+            for reason in reasons:
+                declined.setdefault(side, {})[reason] = declined.setdefault(side, {}).get(reason, 0) + 1
     return {"configurations": len(results), "checks": sum(r.checks for r in results),
             "failed": len(failed), "known": sum(1 for r in results if r.known), "pairs": pairs,
             "seconds": seconds, "not_applicable": skipped, "inference_only": inference,
+            "fast_path_declined": declined,
             "failures": [{"id": r.name, "dtype": r.dtype, "details": r.failures()} for r in failed]}
 
 

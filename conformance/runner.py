@@ -17,12 +17,40 @@ import numpy as np
 
 from multirnn import backends
 from multirnn.backends import config as settings
+from multirnn.backends.base import Backend
 
 from .matrix import Config
 from .model import Net, host_inputs, loss_weights, output_shapes
 from .report import ConfigResult, compare_arrays
 
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+GENERIC = "/generic"  # a side suffix: that backend with its fast paths off (the generic K.rnn path)
+
+
+def parse_side(side: str):
+    """('numpy', True) for 'numpy'; ('numpy', False) for 'numpy/generic'."""
+    return (side[:-len(GENERIC)], False) if side.endswith(GENERIC) else (side, True)
+
+
+def has_fast_paths(backend_name: str) -> bool:
+    """Whether a backend implements the fused-kernel seam (then its generic path is a side of its own)."""
+    backend = backends.get(backend_name)
+    return type(backend).fused_rnn is not Backend.fused_rnn or type(backend).fused_recurrence is not Backend.fused_recurrence
+
+
+def with_generic(backend_names: Sequence[str], compiled: bool = True) -> List[str]:
+    """The sides for `backend_names`: each backend, followed by its generic path when it has fast paths.
+
+    `compiled=False` keeps only the generic side of a backend whose fast path compiles one trace per
+    configuration (TensorFlow): over thousands of distinct tiny configurations the traces dominate."""
+    sides = []
+    for name in backend_names:
+        fast = not name.endswith(GENERIC) and has_fast_paths(name)
+        if compiled or not (fast and getattr(backends.get(name), "fast_paths_trace", False)):
+            sides.append(name)
+        if fast and name + GENERIC not in backend_names:
+            sides.append(name + GENERIC)
+    return sides
 
 
 @contextlib.contextmanager
@@ -49,12 +77,15 @@ def _record(out: dict, prefix: str, K, tensors) -> None:
         out[f"{prefix}[{k}]"] = K.to_numpy(t)
 
 
-def run_backend(config: Config, backend_name: str, dtype: str, steps: int = 3) -> Dict[str, np.ndarray]:
-    """Every tensor the checks compare, computed on one backend, keyed by a readable name."""
+def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[str, np.ndarray]:
+    """Every tensor the checks compare, computed on one backend (`name/generic`: its generic path), keyed by
+    a readable name."""
     out: Dict[str, np.ndarray] = {}
     data = host_inputs(config, dtype)
     batches, h0 = data["batches"], data["initial_state"]
-    with floatx(dtype), backends.use(backend_name) as K:
+    backend_name, fast = parse_side(side)
+    generic = contextlib.nullcontext() if fast else settings.use_fast_paths(False)
+    with floatx(dtype), backends.use(backend_name) as K, generic:
         net = Net(config, backend_name)
         names = net.weight_names()
         for name, w in zip(names, net.weights):
@@ -118,7 +149,10 @@ def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str
     for name in backend_names:
         start = time.perf_counter()
         try:
-            outputs[name] = run_backend(config, name, dtype, steps)
+            with settings.collect_declines() as declined:
+                outputs[name] = run_backend(config, name, dtype, steps)
+            if declined and parse_side(name)[1] and has_fast_paths(parse_side(name)[0]):
+                result.declined[name] = sorted(set(declined))
         except Exception as e:  # a crash is a failure of this backend on this config
             result.errors[name] = _describe(e)
         result.seconds[name] = time.perf_counter() - start
@@ -176,13 +210,14 @@ def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from multirnn.backends import frameworks
-    if frameworks.HAS_TORCH and {"torch", "torch_nn"} & set(sides):
+    sides = {parse_side(side)[0] for side in sides}
+    if frameworks.HAS_TORCH and {"torch", "torch_nn"} & sides:
         import torch
         torch.set_num_threads(1)
     if frameworks.HAS_THREADPOOLCTL:
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=1, user_api="blas")
-    if frameworks.HAS_TENSORFLOW and {"tensorflow", "tf_keras"} & set(sides):
+    if frameworks.HAS_TENSORFLOW and {"tensorflow", "tf_keras"} & sides:
         import tensorflow as tf
         try:
             tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -225,4 +260,5 @@ def run_matrix(configs: Sequence[Config], backend_names: Sequence[str], dtypes: 
     return [r for chunk in ordered for r in chunk]
 
 
-__all__ = ["TOLERANCE", "run_backend", "run_config", "run_matrix", "floatx", "quiet_threads"]
+__all__ = ["TOLERANCE", "GENERIC", "parse_side", "with_generic", "run_backend", "run_config", "run_matrix",
+           "floatx", "quiet_threads"]

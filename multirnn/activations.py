@@ -55,6 +55,12 @@ def get(identifier, where: str = "activation") -> Callable:
     raise ValueError(f"{where}: unknown activation {identifier!r}; known: {', '.join(sorted(_ALL))}")
 
 
+def builtin_name(fn):
+    """The name of one of the activations above (the fused kernels know them), else None."""
+    name = getattr(fn, "__name__", None)
+    return name if _ALL.get(name) is fn else None
+
+
 def serialize(fn) -> str:
     """The name of an activation (for get_config); custom callables keep their __name__."""
     return getattr(fn, "__name__", str(fn))

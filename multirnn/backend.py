@@ -24,10 +24,12 @@ set_random_seed = host_random.set_seed
 floatx, set_floatx = _config.floatx, _config.set_floatx
 epsilon, set_epsilon = _config.epsilon, _config.set_epsilon
 learning_phase, set_learning_phase = _config.learning_phase, _config.set_learning_phase
+fast_paths, use_fast_paths = _config.fast_paths, _config.use_fast_paths
 
 __all__ = ["NAMES", "use", "available", "default_name", "load", "read_user_config", "set_random_seed",
            "host_random", "frameworks", "current_name", "on_own_backend", "config_path", "floatx", "set_floatx",
-           "epsilon", "set_epsilon", "learning_phase", "set_learning_phase", "map_structure"]
+           "epsilon", "set_epsilon", "learning_phase", "set_learning_phase", "map_structure", "fast_paths",
+           "use_fast_paths"]
 
 
 def current_name() -> str:

@@ -14,11 +14,12 @@ from conftest import BACKENDS
 from multirnn import conformance, layers
 from multirnn.conformance import cli, known, matrix, oracles
 from multirnn.conformance.covering import extend_pairwise, uncovered_pairs
-from multirnn.conformance.runner import run_config
+from multirnn.conformance.runner import run_config, with_generic
 
 MODE = os.environ.get("MULTIRNN_CONFORMANCE", "quick")
 ORACLES = oracles.available()
 KNOWN = known.load()
+SIDES = with_generic(BACKENDS)  # every backend, and the generic path of each that has fast paths
 
 
 def _selected(mode: str) -> list:
@@ -47,7 +48,7 @@ def _explain(result) -> str:
 
 @pytest.mark.parametrize("config", _selected(MODE), ids=lambda c: c.id)
 def test_configuration(config):
-    result = run_config(config, BACKENDS, oracles=ORACLES if MODE != "quick" else [])
+    result = run_config(config, SIDES, oracles=ORACLES if MODE != "quick" else [])
     known.apply(result, KNOWN)
     assert result.passed, _explain(result)
 

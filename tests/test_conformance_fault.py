@@ -2,18 +2,27 @@
 
 A test-only hook (`conformance.faults.perturb`) scales one backend's `sigmoid` by (1 + 1e-8):
 every configuration that applies sigmoid must fail on the pair involving that backend, and
-every other configuration must still pass.
+every other configuration must still pass. The fault sits in a primitive of the generic path, so these
+tests run it with the fast paths off; the fused kernels are held to that path by the suite's
+fast-vs-generic pairs (`numpy` vs `numpy/generic`).
 """
 import numpy as np
 import pytest
 
 from conftest import needs_torch
 from multirnn import backends, conformance, layers
+from multirnn.backends import config
 from multirnn.conformance import cli, matrix
 from multirnn.conformance.faults import perturb
 from multirnn.conformance.runner import run_matrix
 
 SIDES = ["numpy", "torch"]
+
+
+@pytest.fixture(autouse=True)
+def _generic_path():
+    with config.use_fast_paths(False):
+        yield
 
 
 def _subset():
@@ -61,7 +70,7 @@ def test_perturb_wraps_the_instance_and_restores_it():
 def test_cli_exits_non_zero_and_prints_a_repro_line(capsys):
     config = next(c for c in matrix.quick() if c.uses("sigmoid"))
     with perturb("torch", "sigmoid", relative=1e-6):
-        code = cli.main(["--only", config.id, "--backends", "numpy,torch", "--oracles", "none", "-q"])
+        code = cli.main(["--only", config.id, "--backends", "numpy,torch", "--no-generic", "--oracles", "none", "-q"])
     text = capsys.readouterr().out
     assert code == 1
     assert config.id in text and f"repro: python -m multirnn.conformance --only '{config.id}'" in text
@@ -82,7 +91,7 @@ def test_a_listed_known_difference_is_forgiven_with_its_reason(tmp_path, capsys)
     listed = tmp_path / "known.txt"
     listed.write_text(f"{config.id[:12]}*  torch~numpy  the torch sigmoid is perturbed in this test\n")
     with perturb("torch", "sigmoid", relative=1e-6):
-        code = cli.main(["--only", config.id, "--backends", "numpy,torch", "--oracles", "none", "-q",
+        code = cli.main(["--only", config.id, "--backends", "numpy,torch", "--no-generic", "--oracles", "none", "-q",
                          "--known", str(listed)])
     assert code == 0
     assert "known differences: 1" in capsys.readouterr().out

@@ -145,17 +145,13 @@ class Recurrent(Layer):
         return [K.dropout_mask((batch, width), level, K.floatx(), self.next_seed()) for _ in range(count)]
 
     # ---- the pieces a step uses
+    def input_bias(self):
+        """The bias added to the input projection (row 0 of GRU reset_after's (2, 3u) bias)."""
+        return self.bias[0] if self.bias is not None and len(self.bias_shape()) == 2 else self.bias
+
     def input_projection(self, inputs, masks):
         """x·W + b for all timesteps at once: one product (one per gate with per-gate masks)."""
-        input_bias = self.bias[0] if self.bias is not None and len(self.bias_shape()) == 2 else self.bias
-        if masks is None or len(masks) == 1:
-            x = inputs if masks is None else inputs * K.expand_dims(masks[0], 1)
-            projected = K.dot(x, self.kernel)
-        else:
-            u = self.units
-            projected = K.concatenate([K.dot(inputs * K.expand_dims(m, 1), self.kernel[:, g * u:(g + 1) * u])
-                                       for g, m in enumerate(masks)], axis=-1)
-        return projected + input_bias if input_bias is not None else projected
+        return K.project_inputs(inputs, self.kernel, self.input_bias(), masks or [])
 
     def recurrent_projection(self, h_tm1, masks, gates=None):
         """h·U for the given gate indices (all by default), with the recurrent dropout masks."""
@@ -177,7 +173,7 @@ class Recurrent(Layer):
         if mask is not None and tuple(K.int_shape(mask)) != (batch, steps):
             raise ValueError(f"{type(self).__name__} {self.name!r}: mask must have shape (batch, timesteps) = "
                              f"{(batch, steps)}, got {tuple(K.int_shape(mask))}")
-        projected = self.input_projection(inputs, self._masks(batch, self.input_dim, self.dropout, training))
+        input_masks = self._masks(batch, self.input_dim, self.dropout, training) or []
         recurrent_masks = self._masks(batch, self.units, self.recurrent_dropout, training) or []
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
@@ -186,8 +182,11 @@ class Recurrent(Layer):
             states = list(self.states)
         else:
             states = [K.zeros((batch, self.units)) for _ in range(self.state_count)]
-        last, outputs, states = K.rnn(self.step, projected, states, go_backwards=self.go_backwards, mask=mask,
-                                      constants=recurrent_masks, unroll=self.unroll)
+        fused = self._fused_call(inputs, input_masks, recurrent_masks, mask, states)
+        if fused is None:
+            fused = K.rnn(self.step, self.input_projection(inputs, input_masks), states,
+                          go_backwards=self.go_backwards, mask=mask, constants=recurrent_masks, unroll=self.unroll)
+        last, outputs, states = fused
         if self.stateful:
             self.states = [K.stop_gradient(s) for s in states]
         if self.return_sequences and self.zero_output_for_mask and mask is not None:
@@ -195,6 +194,27 @@ class Recurrent(Layer):
             outputs = outputs * K.expand_dims(K.cast(keep, K.dtype(outputs)), -1)
         output = outputs if self.return_sequences else last
         return [output] + list(states) if self.return_state else output
+
+    def _fused_call(self, inputs, input_masks, recurrent_masks, mask, states):
+        """The layer as one fused op through `K.fused_rnn`, or None (custom steps, activations, a decline)."""
+        activation = activations.builtin_name(self.activation)
+        recurrent_activation = activations.builtin_name(self.recurrent_activation)
+        if activation is None or recurrent_activation is None or not self._reference_step():
+            return None
+        reset_after = getattr(self, "reset_after", False)
+        return K.fused_rnn(cell=self.fused_kind, inputs=inputs, kernel=self.kernel, input_bias=self.input_bias(),
+                           recurrent_kernel=self.recurrent_kernel,
+                           recurrent_bias=self.bias[1] if reset_after and self.bias is not None else None,
+                           initial_states=states, input_masks=input_masks, recurrent_masks=recurrent_masks,
+                           mask=mask, activation=activation, recurrent_activation=recurrent_activation,
+                           go_backwards=self.go_backwards, reset_after=reset_after, step=self.step,
+                           unroll=self.unroll)
+
+    def _reference_step(self) -> bool:
+        """Whether this layer computes exactly the step of its built-in cell (a subclass may change it)."""
+        cell = next((c for c in type(self).__mro__ if "fused_kind" in vars(c)), None)
+        return cell is not None and all(getattr(type(self), name) is getattr(cell, name)
+                                        for name in ("step", "recurrent_projection", "input_projection", "split"))
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
@@ -224,6 +244,7 @@ class Recurrent(Layer):
 class SimpleRNN(Recurrent):
     """h' = act(x·W + h·U + b)."""
     gates = 1
+    fused_kind = "simple_rnn"
 
     @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, activation="tanh", **kwargs):
@@ -238,6 +259,7 @@ class SimpleRNN(Recurrent):
 class GRU(Recurrent):
     """Gates [z, r, h]; `reset_after` applies the reset gate after the recurrent product."""
     gates = 3
+    fused_kind = "gru"
 
     @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, reset_after=True, **kwargs):
@@ -275,6 +297,7 @@ class LSTM(Recurrent):
     """Gates [i, f, c, o]: c' = f⊙c + i⊙act(·), h' = o⊙act(c')."""
     gates = 4
     state_count = 2
+    fused_kind = "lstm"
 
     @keras1_aliases(RECURRENT_ALIASES)
     def __init__(self, units, unit_forget_bias=True, **kwargs):
