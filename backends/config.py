@@ -2,6 +2,7 @@
 import contextlib
 import contextvars
 import json
+import math
 import os
 import warnings
 
@@ -10,6 +11,7 @@ _settings = {"floatx": "float32", "epsilon": 1e-7, "fast_paths": True}
 _learning_phase = contextvars.ContextVar("multirnn_learning_phase", default=0)
 _fast_paths = contextvars.ContextVar("multirnn_fast_paths", default=None)
 _FALSE = ("0", "false", "no", "off")
+_user_errors = {}
 
 
 def config_path() -> str:
@@ -33,22 +35,52 @@ def read_user_config() -> dict:
     return data
 
 
+def _check_user_file() -> None:
+    """Raise the user file's first problem, kept from import time until a setting is first read."""
+    if _user_errors:
+        raise ValueError(next(iter(_user_errors.values())))
+
+
 def floatx() -> str:
+    """The default float type; a bad `multirnn.json` is reported here (after `set_floatx`, only its other keys)."""
+    _check_user_file()
     return _settings["floatx"]
 
 
+def _floatx_problem(value):
+    if isinstance(value, str) and value in _FLOAT_TYPES:
+        return None
+    return f"expected one of {', '.join(map(repr, _FLOAT_TYPES))}, got {value!r}"
+
+
 def set_floatx(value: str) -> None:
-    if value not in _FLOAT_TYPES:
-        raise ValueError(f"set_floatx: expected one of {', '.join(_FLOAT_TYPES)}, got {value!r}")
+    problem = _floatx_problem(value)
+    if problem:
+        raise ValueError(f"set_floatx: {problem}")
+    _user_errors.pop("floatx", None)
     _settings["floatx"] = value
 
 
 def epsilon() -> float:
+    """The fuzz factor; a bad `multirnn.json` is reported here (after `set_epsilon`, only its other keys)."""
+    _check_user_file()
     return _settings["epsilon"]
 
 
+def _epsilon_problem(value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value >= 0:
+        return None
+    return f"expected a finite number >= 0, got {value!r}"
+
+
 def set_epsilon(value: float) -> None:
-    _settings["epsilon"] = float(value)
+    value = float(value) if hasattr(value, "__float__") and not isinstance(value, (str, bool)) else value
+    problem = _epsilon_problem(value)
+    if problem:
+        raise ValueError(f"set_epsilon: {problem}")
+    _user_errors.pop("epsilon", None)
+    _settings["epsilon"] = value
 
 
 def learning_phase() -> int:
@@ -107,13 +139,24 @@ def collect_declines():
 
 
 def _load_user_defaults() -> None:
-    """Apply floatx/epsilon from the user file; a broken file is reported when a backend is chosen."""
+    """Apply floatx/epsilon from the user file. Importing never fails: a broken file or value is raised, as a
+    ValueError naming the file and key, by the first `floatx()` or `epsilon()` (so by any model or backend use)."""
+    _user_errors.clear()
     try:
         data = read_user_config()
-        if "floatx" in data:
-            set_floatx(data["floatx"])
-        if "epsilon" in data:
-            set_epsilon(data["epsilon"])
+    except ValueError as e:
+        _user_errors["file"] = str(e)
+        return
+    for key, problem, setter in (("floatx", _floatx_problem, set_floatx), ("epsilon", _epsilon_problem, set_epsilon)):
+        if key not in data:
+            continue
+        message = problem(data[key])
+        if message:
+            _user_errors[key] = (f"multirnn config file {config_path()}: \"{key}\": {message} "
+                                 f"(fix the file, or call set_{key}(...) before use)")
+        else:
+            setter(data[key])
+    try:
         if "fast_paths" in data:
             if not isinstance(data["fast_paths"], bool):
                 raise ValueError(f"{config_path()}: \"fast_paths\" must be true or false, got {data['fast_paths']!r}")

@@ -2,6 +2,7 @@
 import importlib
 import importlib.util
 import os
+import sys
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
@@ -12,6 +13,7 @@ HAS_H5PY = importlib.util.find_spec("h5py") is not None
 HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
+_QUIETED = "MULTIRNN_QUIETED_TF_LOG_LEVEL"  # set beside TF_CPP_MIN_LOG_LEVEL when multirnn chose it
 _EXTRA = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy", "tf_keras": "test"}
 _MODULE = {"torch": "torch", "tensorflow": "tensorflow", "cupy": "cupy", "tf_keras": "tf_keras"}
 
@@ -21,15 +23,33 @@ def require(framework: str):
 
     TensorFlow's C++ log lines (a CUDA `cuInit` error on machines without a GPU among them) are
     quiet unless the user set `TF_CPP_MIN_LOG_LEVEL`."""
-    if framework in ("tensorflow", "tf_keras"):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        ours = os.environ.get(_QUIETED) == os.environ.get("TF_CPP_MIN_LOG_LEVEL", "unset")
+        if framework in ("tensorflow", "tf_keras") and ("TF_CPP_MIN_LOG_LEVEL" not in os.environ or ours):
+            return _import_quietly(_MODULE[framework])
         return importlib.import_module(_MODULE[framework])
     except ImportError:
         raise ImportError(
             f"The {framework} backend needs the '{_MODULE[framework]}' package, which is not installed; "
             f"install it with: pip install 'multirnn[{_EXTRA[framework]}]'"
         ) from None
+
+
+def _import_quietly(name: str):
+    """Import TensorFlow (or a package that imports it) and find its devices with file descriptor 2
+    silenced: TensorFlow writes its start-up lines before its own log level applies."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIETED] = "3"  # child processes stay quiet too
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        module = importlib.import_module(name)
+        importlib.import_module("tensorflow").config.list_physical_devices()
+        return module
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def cuda_device_count() -> int:

@@ -93,7 +93,7 @@ class _Cell:
 
     def by_gate(self, a):
         """A (batch, k·u) array seen as (k, batch, u)."""
-        return a.reshape(a.shape[0], -1, self.u).transpose(1, 0, 2)
+        return a.reshape(a.shape[0], a.shape[1] // self.u, self.u).transpose(1, 0, 2)
 
     def at(self, s):
         """The time step s reads."""

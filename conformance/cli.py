@@ -7,8 +7,6 @@ import sys
 import time
 from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no CUDA-probe noise on CPU machines
-
 from . import known, matrix, oracles as oracle_mod  # noqa: E402
 from .report import summarize, table  # noqa: E402
 from .runner import GENERIC, TOLERANCE, parse_side, quiet_threads, run_matrix, with_generic  # noqa: E402

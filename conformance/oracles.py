@@ -4,12 +4,12 @@ An oracle computes a subset of the runner's tensors (forward outputs and states,
 run, the training-mode outputs and gradients of the first step) under the same names. An oracle
 draws its own dropout masks, so with dropout it is compared in inference mode only.
 """
-import os
 from typing import Dict, Optional
 
 import numpy as np
 
 from multirnn import interop
+from multirnn.backends import frameworks
 
 from .matrix import BATCH, FEATURES, STEPS, UNITS, VOCAB, Config
 from .model import host_inputs, loss_weights, output_shapes
@@ -19,7 +19,6 @@ ORACLES = ("tf_keras", "torch_nn")
 
 def available() -> list:
     """The oracles whose framework is installed."""
-    from multirnn.backends import frameworks
     return [name for name, ok in (("tf_keras", frameworks.HAS_TF_KERAS), ("torch_nn", frameworks.HAS_TORCH)) if ok]
 
 
@@ -62,9 +61,7 @@ def _loss_projections(config, dtype):
 # ---- tf_keras
 
 def _tf_keras(config: Config, dtype: str, weights: list, names: list) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    import tf_keras
+    tf, tf_keras = frameworks.require("tensorflow"), frameworks.require("tf_keras")
     L = tf_keras.layers
     front = None
     if config.mask == "embed":

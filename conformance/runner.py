@@ -207,8 +207,6 @@ def _describe(e: BaseException) -> str:
 def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
     """One thread per framework in use (and for BLAS): the matrix is thousands of tiny ops, where thread
     pools only cost."""
-    import os
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from multirnn.backends import frameworks
     sides = {parse_side(side)[0] for side in sides}
     if frameworks.HAS_TORCH and {"torch", "torch_nn"} & sides:
@@ -218,7 +216,7 @@ def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=1, user_api="blas")
     if frameworks.HAS_TENSORFLOW and {"tensorflow", "tf_keras"} & sides:
-        import tensorflow as tf
+        tf = frameworks.require("tensorflow")
         try:
             tf.config.threading.set_intra_op_parallelism_threads(1)
             tf.config.threading.set_inter_op_parallelism_threads(1)

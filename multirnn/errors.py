@@ -15,3 +15,27 @@ class UnsafeLoadError(InvalidArgumentError):
 
 class FileFormatError(InvalidArgumentError):
     """A file or JSON text that is not a readable multirnn (or Keras) file."""
+
+
+class WeightMismatchError(FileFormatError):
+    """Weights in a file that do not fit the model they are loaded into (count, shape or dtype)."""
+
+
+class ShapeError(InvalidArgumentError):
+    """Tensor shapes that do not fit together (broadcasting, contraction, concatenation, reshape)."""
+
+
+class AxisError(InvalidArgumentError, IndexError):
+    """An axis outside a tensor's rank; also an IndexError, as NumPy's own AxisError is."""
+
+
+class IndexOutOfRangeError(InvalidArgumentError, IndexError):
+    """An index or class label outside its valid range."""
+
+
+class ArgumentTypeError(MultirnnError, TypeError):
+    """An argument of the wrong type (an axis that is not an int)."""
+
+
+class DTypeError(ArgumentTypeError):
+    """A tensor of a dtype the operation cannot take (labels that are not numbers)."""

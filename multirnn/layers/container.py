@@ -66,7 +66,10 @@ class Container:
         return "weight"
 
     def reset_states(self, states=None) -> None:
-        """Reset the states of every stateful layer inside."""
+        """Reset the states of every stateful layer inside (set given states on each layer instead)."""
+        if states is not None:
+            raise TypeError(f"{type(self).__name__} {self.name!r}: reset_states() takes no states for a model; "
+                            "call reset_states(states) on each stateful layer")
         for layer in self._sublayers():
             if getattr(layer, "stateful", False):
                 layer.reset_states()

@@ -4,13 +4,15 @@ import numpy as np
 
 from multirnn import activations, constraints, initializers, regularizers
 from multirnn import backend as K
+from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
 from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
 
 
 def _positive_int(value, layer, arg):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{type(layer).__name__} {layer.name!r}: {arg} must be a positive int, got {value!r}")
+        raise InvalidArgumentError(f"{type(layer).__name__} {layer.name!r}: {arg} must be a positive int, got "
+                                   f"{value!r}")
     return int(value)
 
 
@@ -61,8 +63,8 @@ class Dense(Layer):
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
-            raise ValueError(f"Dense {self.name!r}: expected input of rank >= 2 with a known last axis, "
-                             f"got shape {tuple(input_shape)}")
+            raise InvalidArgumentError(f"Dense {self.name!r}: expected input of rank >= 2 with a known last axis, "
+                                       f"got shape {tuple(input_shape)}")
         self.input_dim = int(input_shape[-1])
         self.kernel = self.add_weight("kernel", (self.input_dim, self.units), self.kernel_initializer,
                                       self.kernel_regularizer, self.kernel_constraint)
@@ -72,8 +74,8 @@ class Dense(Layer):
 
     def check_input_shape(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] != self.input_dim:
-            raise ValueError(f"Dense {self.name!r}: expected input of shape (..., {self.input_dim}), "
-                             f"got {tuple(input_shape)}")
+            raise InvalidArgumentError(f"Dense {self.name!r}: expected input of shape (..., {self.input_dim}), "
+                                       f"got {tuple(input_shape)}")
 
     def call(self, inputs):
         out = K.dot(inputs, self.kernel)
@@ -110,8 +112,11 @@ class Dropout(Layer):
     @keras1_aliases({"p": "rate"})
     def __init__(self, rate=None, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if rate is None or not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout {self.name!r}: rate must be a float in [0, 1), got {rate!r}")
+        if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Dropout {self.name!r}: rate must be a float in [0, 1), got {rate!r} "
+                            f"of type {type(rate).__name__}")
+        if not 0.0 <= float(rate) < 1.0:
+            raise InvalidArgumentError(f"Dropout {self.name!r}: rate must be a float in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self._seed = seed
@@ -132,7 +137,8 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten {self.name!r}: only data_format='channels_last' is supported, got {data_format!r}")
+            raise InvalidArgumentError(f"Flatten {self.name!r}: only data_format='channels_last' is supported, "
+                                       f"got {data_format!r}")
 
     def call(self, inputs):
         return K.batch_flatten(inputs) if K.ndim(inputs) != 2 else inputs
@@ -149,8 +155,8 @@ class Reshape(Layer):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
         if sum(d == -1 for d in self.target_shape) > 1 or any(d < -1 or d == 0 for d in self.target_shape):
-            raise ValueError(f"Reshape {self.name!r}: target_shape must hold positive ints and at most one -1, "
-                             f"got {tuple(target_shape)}")
+            raise InvalidArgumentError(f"Reshape {self.name!r}: target_shape must hold positive ints and at "
+                                       f"most one -1, got {tuple(target_shape)}")
 
     def _target(self, sample_shape):
         if any(d is None for d in sample_shape):
@@ -161,8 +167,8 @@ class Reshape(Layer):
             return tuple(total // known if d == -1 else d for d in self.target_shape)
         if -1 not in self.target_shape and known == total:
             return self.target_shape
-        raise ValueError(f"Reshape {self.name!r}: cannot reshape samples of shape {tuple(sample_shape)} "
-                         f"({total} values) to {self.target_shape}")
+        raise InvalidArgumentError(f"Reshape {self.name!r}: cannot reshape samples of shape {tuple(sample_shape)} "
+                                   f"({total} values) to {self.target_shape}")
 
     def check_input_shape(self, input_shape):
         self._target(input_shape[1:])
@@ -185,13 +191,13 @@ class Permute(Layer):
         super().__init__(**kwargs)
         self.dims = tuple(int(d) for d in dims)
         if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
-            raise ValueError(f"Permute {self.name!r}: dims must be a permutation of 1..{len(self.dims)}, "
-                             f"got {tuple(dims)}")
+            raise InvalidArgumentError(f"Permute {self.name!r}: dims must be a permutation of 1..{len(self.dims)}, "
+                                       f"got {tuple(dims)}")
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != len(self.dims) + 1:
-            raise ValueError(f"Permute {self.name!r}: dims {self.dims} need input of rank {len(self.dims) + 1}, "
-                             f"got shape {tuple(input_shape)}")
+            raise InvalidArgumentError(f"Permute {self.name!r}: dims {self.dims} need input of rank "
+                                       f"{len(self.dims) + 1}, got shape {tuple(input_shape)}")
 
     def call(self, inputs):
         return K.permute_dimensions(inputs, (0,) + self.dims)
@@ -212,8 +218,8 @@ class RepeatVector(Layer):
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != 2:
-            raise ValueError(f"RepeatVector {self.name!r}: expected input of rank 2 (batch, features), "
-                             f"got shape {tuple(input_shape)}")
+            raise InvalidArgumentError(f"RepeatVector {self.name!r}: expected input of rank 2 (batch, features), "
+                                       f"got shape {tuple(input_shape)}")
 
     def call(self, inputs):
         return K.repeat(inputs, self.n)

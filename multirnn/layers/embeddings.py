@@ -1,8 +1,9 @@
 """Embedding: integer indices -> dense vectors, with the optional zero mask."""
-from multirnn import backend as K
-from multirnn import constraints, initializers, regularizers
 import numpy as np
 
+from multirnn import backend as K
+from multirnn import constraints, initializers, regularizers
+from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import keras1_aliases
 from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
 
@@ -21,7 +22,7 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"Embedding {self.name!r}: {arg} must be a positive int, got {value!r}")
+                raise InvalidArgumentError(f"Embedding {self.name!r}: {arg} must be a positive int, got {value!r}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = get_initializer(embeddings_initializer, self, "embeddings_initializer")
         self.embeddings_regularizer = get_regularizer(embeddings_regularizer, self, "embeddings_regularizer")
@@ -37,18 +38,29 @@ class Embedding(Layer):
 
     def check_input_shape(self, input_shape):
         if self.input_length is not None and len(input_shape) > 1 and input_shape[1] not in (None, self.input_length):
-            raise ValueError(f"Embedding {self.name!r}: input_length is {self.input_length}, "
-                             f"got input of shape {tuple(input_shape)}")
+            raise InvalidArgumentError(f"Embedding {self.name!r}: input_length is {self.input_length}, "
+                                       f"got input of shape {tuple(input_shape)}")
 
     def call(self, inputs):
+        concrete = bool(K.ndim(inputs) and K.int_shape(inputs)[0])
         if K.dtype(inputs).startswith("float"):
+            if concrete:
+                self._check_integral(np.asarray(K.to_numpy(inputs)))
             inputs = K.cast(inputs, "int64")
-        if K.ndim(inputs) and K.int_shape(inputs)[0]:
+        if concrete:
             low, high = int(K.to_numpy(K.min(inputs))), int(K.to_numpy(K.max(inputs)))
             if low < 0 or high >= self.input_dim:
-                raise ValueError(f"Embedding {self.name!r}: indices must be in [0, {self.input_dim}), "
-                                 f"got values from {low} to {high}")
+                raise InvalidArgumentError(f"Embedding {self.name!r}: indices must be in [0, {self.input_dim}), "
+                                           f"got values from {low} to {high}")
         return K.gather(self.embeddings, inputs)
+
+    def _check_integral(self, values: np.ndarray) -> None:
+        """Float indices must be whole numbers (3.0 is index 3, as Keras); 1.5 or nan is an error, not a cut."""
+        bad = values[~(np.isfinite(values) & (np.floor(values) == values))] if values.size else values
+        if bad.size:
+            raise InvalidArgumentError(f"Embedding {self.name!r}: indices must be integers (whole floats such as "
+                                       f"3.0 are accepted), got {bad.size} non-integral value(s) such as "
+                                       f"{float(bad[0])!r}")
 
     def compute_mask(self, inputs, mask=None):
         return K.not_equal(inputs, 0) if self.mask_zero else None

@@ -6,6 +6,7 @@ are constant over time, so this is exact); the step adds the recurrent part.
 import numpy as np
 
 from multirnn import activations, constraints, initializers, regularizers
+from multirnn.errors import InvalidArgumentError
 from multirnn import backend as K
 from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
 from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
@@ -42,8 +43,11 @@ class Recurrent(Layer):
         if implementation not in (1, 2):
             raise ValueError(f"{cls} {self.name!r}: implementation must be 1 or 2, got {implementation!r}")
         for arg, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{cls} {self.name!r}: {arg} must be a float in [0, 1), got {p!r} "
+                                f"of type {type(p).__name__}")
             if not 0.0 <= p < 1.0:
-                raise ValueError(f"{cls} {self.name!r}: {arg} must be in [0, 1), got {p!r}")
+                raise InvalidArgumentError(f"{cls} {self.name!r}: {arg} must be in [0, 1), got {p!r}")
         self.units = int(units)
         self.activation = activations.get(activation, f"{cls} {self.name!r}: activation")
         self.recurrent_activation = activations.get(recurrent_activation, f"{cls} {self.name!r}: recurrent_activation")
@@ -105,6 +109,9 @@ class Recurrent(Layer):
         self.built = True
 
     def check_input_shape(self, input_shape):
+        if len(input_shape) == 3 and any(d == 0 for d in input_shape[1:]):
+            raise InvalidArgumentError(f"{type(self).__name__} {self.name!r}: expected input (batch, timesteps >= 1, "
+                                       f"features >= 1), got shape {tuple(input_shape)}")
         expected = (self.batch_size if self.stateful else None, None, self.input_dim)
         ok = len(input_shape) == 3 and input_shape[2] == self.input_dim
         ok = ok and (not self.stateful or input_shape[0] in (None, self.batch_size))
@@ -119,6 +126,9 @@ class Recurrent(Layer):
         if not self.stateful:
             raise AttributeError(f"{type(self).__name__} {self.name!r}: reset_states needs stateful=True")
         if getattr(self, "batch_size", None) is None:
+            if states is not None:
+                raise InvalidArgumentError(f"{type(self).__name__} {self.name!r}: reset_states(states) needs the "
+                                           "layer built (its batch size known); build or call it first")
             return
         shape = (self.batch_size, self.units)
         if states is None:

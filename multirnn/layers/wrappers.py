@@ -1,5 +1,6 @@
 """Bidirectional and TimeDistributed: layers that run another layer."""
 from multirnn import backend as K
+from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer, shape_of
 from multirnn.layers.container import Container
 from multirnn.layers.registry import deserialize, serialize
@@ -12,9 +13,10 @@ class Bidirectional(Container, Layer):
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         if merge_mode not in MERGE_MODES:
-            raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
-        if not hasattr(layer, "go_backwards"):
-            raise TypeError(f"Bidirectional: expected a recurrent layer, got {type(layer).__name__}")
+            raise InvalidArgumentError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        if not isinstance(layer, Layer) or not hasattr(layer, "go_backwards"):
+            raise TypeError(f"Bidirectional: the layer argument must be a recurrent layer instance, "
+                            f"got {layer!r} of type {type(layer).__name__}")
         weights = kwargs.pop("weights", None)
         kwargs.setdefault("batch_input_shape", layer.batch_input_shape)
         super().__init__(name=kwargs.pop("name", f"bidirectional_{layer.name}"), **kwargs)
@@ -45,16 +47,25 @@ class Bidirectional(Container, Layer):
         return [self.forward_layer, self.backward_layer]
 
     def reset_states(self, states=None):
-        half = None if states is None else len(states) // 2
-        self.forward_layer.reset_states(None if states is None else states[:half])
-        self.backward_layer.reset_states(None if states is None else states[half:])
+        """Zero both directions' states, or set them from `states` (forward ones first); all checked first."""
+        if states is None:
+            self.forward_layer.reset_states()
+            self.backward_layer.reset_states()
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        half = len(states) // 2
+        for layer, part in ((self.forward_layer, states[:half]), (self.backward_layer, states[half:])):
+            if getattr(layer, "batch_size", None) is not None:
+                layer._check_states(part, (layer.batch_size, layer.units))
+        self.forward_layer.reset_states(states[:half])
+        self.backward_layer.reset_states(states[half:])
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         forward_state = backward_state = None
         if initial_state is not None:
             if len(initial_state) % 2:
-                raise ValueError(f"Bidirectional {self.name!r}: initial_state must hold the forward states "
-                                 f"then the backward states (an even count), got {len(initial_state)}")
+                raise InvalidArgumentError(f"Bidirectional {self.name!r}: initial_state must hold the forward states "
+                                           f"then the backward states (an even count), got {len(initial_state)}")
             half = len(initial_state) // 2
             forward_state, backward_state = list(initial_state[:half]), list(initial_state[half:])
         y = self.forward_layer(inputs, mask=mask, training=training, initial_state=forward_state)
@@ -113,6 +124,9 @@ class TimeDistributed(Container, Layer):
     """Apply a layer to every timestep: (batch, time, ...) -> (batch, time, ...)."""
 
     def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed: the layer argument must be a Layer instance, "
+                            f"got {layer!r} of type {type(layer).__name__}")
         kwargs.setdefault("name", f"time_distributed_{layer.name}")
         super().__init__(**kwargs)
         self.layer = layer
@@ -120,8 +134,8 @@ class TimeDistributed(Container, Layer):
 
     def _inner_shape(self, input_shape):
         if len(input_shape) < 3:
-            raise ValueError(f"TimeDistributed {self.name!r}: expected input of rank >= 3 (batch, time, ...), "
-                             f"got shape {tuple(input_shape)}")
+            raise InvalidArgumentError(f"TimeDistributed {self.name!r}: expected input of rank >= 3 "
+                                       f"(batch, time, ...), got shape {tuple(input_shape)}")
         return (None,) + tuple(input_shape[2:])
 
     def build(self, input_shape):

@@ -1,8 +1,97 @@
-"""The loops over batches behind `fit`, `evaluate` and `predict`, with their callbacks."""
+"""The loops over batches behind `fit`, `evaluate` and `predict`, with their callbacks and options."""
+import contextlib
+import math
+import os
+import sys
+import warnings
+
 import numpy as np
 
 from multirnn import callbacks as callbacks_module
+from multirnn.errors import InvalidArgumentError
+from multirnn.layers.container import Container
 from multirnn.models import data
+
+ON_NONFINITE = ("skip", "apply", "raise")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_epochs(epochs, initial_epoch, owner: str) -> tuple:
+    """`epochs` and `initial_epoch` as ints with 0 <= initial_epoch <= epochs (equal: no training, as Keras)."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if not _is_int(value):
+            raise TypeError(f"{owner}: {name} must be an int >= 0, got {value!r} of type {type(value).__name__}")
+        if value < 0:
+            raise InvalidArgumentError(f"{owner}: {name} must be an int >= 0, got {value!r}")
+    if initial_epoch > epochs:
+        raise InvalidArgumentError(f"{owner}: initial_epoch ({initial_epoch}) is after epochs ({epochs}); "
+                                   "epochs is the index of the last epoch + 1, not a count from initial_epoch")
+    return int(epochs), int(initial_epoch)
+
+
+def check_verbose(verbose, owner: str) -> int:
+    """`verbose` as 0 (silent), 1 (progress bar) or 2 (one line per epoch); 'auto' is 1, as tf.keras."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, (bool, np.bool_)) or (_is_int(verbose) and verbose in (0, 1, 2)):
+        return int(verbose)
+    raise InvalidArgumentError(f"{owner}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+
+
+def check_shuffle(shuffle, owner: str):
+    """`shuffle` as True, False or 'batch' (shuffle whole batches)."""
+    if isinstance(shuffle, str) and shuffle == "batch":
+        return shuffle
+    if isinstance(shuffle, (bool, np.bool_)) or (_is_int(shuffle) and shuffle in (0, 1)):
+        return bool(shuffle)
+    raise InvalidArgumentError(f"{owner}: shuffle must be True, False or 'batch', got {shuffle!r}")
+
+
+def check_on_nonfinite(value, owner: str) -> str:
+    if not isinstance(value, str) or value not in ON_NONFINITE:
+        raise InvalidArgumentError(f"{owner}: on_nonfinite must be one of {', '.join(map(repr, ON_NONFINITE))}, "
+                                   f"got {value!r}")
+    return value
+
+
+def stateful_layers(model) -> list:
+    """The layers inside `model` (through wrappers and nested models) that carry states between batches."""
+    out, seen, todo = [], set(), list(getattr(model, "layers", []))
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, Container):
+            todo += layer._sublayers()
+        elif getattr(layer, "stateful", False) and getattr(layer, "states", None) is not None:
+            out.append(layer)
+    return out
+
+
+def save_states(model) -> list:
+    """(layer, its states) for every stateful layer: what `restore_states` puts back."""
+    return [(layer, list(layer.states)) for layer in stateful_layers(model)]
+
+
+def restore_states(saved: list) -> None:
+    for layer, states in saved:
+        layer.states = list(states)
+
+
+@contextlib.contextmanager
+def states_kept_on_error(model):
+    """Put the stateful layers' states back as they were when the block raises."""
+    saved = save_states(model)
+    try:
+        yield
+    except BaseException:
+        restore_states(saved)
+        raise
 
 
 class Averages:
@@ -56,40 +145,45 @@ def _validation(model, validation_data, validation_split, xs, ys, sws):
     """(train arrays, validation arrays or None) from validation_data or validation_split."""
     if validation_data is not None:
         if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-            raise ValueError(f"{model.owner}.fit: validation_data must be (x_val, y_val) or "
-                             f"(x_val, y_val, val_sample_weight), got {type(validation_data).__name__}")
+            raise InvalidArgumentError(f"{model.owner}.fit: validation_data must be (x_val, y_val) or "
+                                       f"(x_val, y_val, val_sample_weight), got {type(validation_data).__name__}")
         vx, vy = validation_data[0], validation_data[1]
         vsw = validation_data[2] if len(validation_data) == 3 else None
         return (xs, ys, sws), model.prepare(vx, vy, vsw, None, "fit (validation_data)")
     if validation_split:
         if not 0.0 < validation_split < 1.0:
-            raise ValueError(f"{model.owner}.fit: validation_split must be in [0, 1), got {validation_split!r}")
+            raise InvalidArgumentError(f"{model.owner}.fit: validation_split must be in [0, 1), got "
+                                       f"{validation_split!r}")
         split = int(len(xs[0]) * (1.0 - validation_split))
         if split == 0 or split == len(xs[0]):
-            raise ValueError(f"{model.owner}.fit: validation_split={validation_split} leaves "
-                             f"{split} training and {len(xs[0]) - split} validation samples of {len(xs[0])}")
+            raise InvalidArgumentError(f"{model.owner}.fit: validation_split={validation_split} leaves "
+                                       f"{split} training and {len(xs[0]) - split} validation samples of {len(xs[0])}")
         head, tail = slice(0, split), slice(split, None)
         return (data.take(xs, head), data.take(ys, head), data.take(sws, head)), \
             (data.take(xs, tail), data.take(ys, tail), data.take(sws, tail))
     return (xs, ys, sws), None
 
 
-def _check_stateful_batches(model, count: int, batch_size: int) -> None:
-    """A stateful model needs whole batches of its fixed size: say so before any update is made."""
+def check_stateful_batches(model, count: int, batch_size: int, what: str) -> None:
+    """A stateful model needs whole batches of its fixed size: say so before any batch is run."""
     stateful = [layer for layer in getattr(model, "layers", []) if getattr(layer, "stateful", False)]
     if stateful and count % batch_size:
-        raise ValueError(f"{model.owner}.fit: layer {stateful[0].name!r} is stateful, so the number of samples "
-                         f"({count}) must be a multiple of batch_size ({batch_size})")
+        raise InvalidArgumentError(f"{model.owner}.{what}: layer {stateful[0].name!r} is stateful, so the number of "
+                                   f"samples ({count}) must be a multiple of batch_size ({batch_size})")
 
 
 def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-             class_weight, sample_weight, initial_epoch):
+             class_weight, sample_weight, initial_epoch, on_nonfinite="skip"):
     """Train over the data; returns the History callback."""
+    owner = f"{model.owner}.fit"
+    batch_size = data.check_batch_size(batch_size, owner)
+    epochs, initial_epoch = check_epochs(epochs, initial_epoch, owner)
+    verbose, shuffle = check_verbose(verbose, owner), check_shuffle(shuffle, owner)
+    on_nonfinite = check_on_nonfinite(on_nonfinite, owner)
     xs, ys, sws = model.prepare(x, y, sample_weight, class_weight, "fit")
     (xs, ys, sws), val = _validation(model, validation_data, validation_split, xs, ys, sws)
-    batch_size = batch_size or 32
     count = len(xs[0])
-    _check_stateful_batches(model, count, batch_size)
+    check_stateful_batches(model, count, batch_size, "fit")
     params = {"batch_size": batch_size, "epochs": epochs, "steps": -(-count // batch_size), "samples": count,
               "verbose": verbose, "do_validation": val is not None, "metrics": list(model.metrics_names)}
 
@@ -97,27 +191,33 @@ def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_spl
         for index in data.batch_indices(count, batch_size, shuffle):
             yield data.take(xs, index), data.take(ys, index), data.take(sws, index)
     validate = None if val is None else (lambda: evaluate_loop(model, *val, batch_size, 0, None))
-    return train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate)
+    return train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate,
+                        on_nonfinite, "fit")
 
 
-def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate=None):
+def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate=None,
+                 on_nonfinite="skip", what="fit"):
     """The epochs of `fit` and `fit_generator`: `epoch_batches(epoch)` yields `(xs, ys, sws)` host arrays."""
+    owner = f"{model.owner}.{what}"
     cbs = _callback_list(model, callbacks, verbose, params)
     model.stop_training = False
     cbs.on_train_begin()
     logs = {}
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
-        averages = Averages()
+        averages, skipped, steps = Averages(), 0, 0
         for step, (bx, by, bw) in enumerate(epoch_batches(epoch)):
             batch_logs = {"batch": step, "size": len(bx[0])}
             cbs.on_train_batch_begin(step, batch_logs)
-            values, metrics = model.train_step(bx, by, bw)
+            values, metrics = model.train_step(bx, by, bw, on_nonfinite, f"{owner}: batch {step} of epoch {epoch + 1}")
+            steps, skipped = steps + 1, skipped + (on_nonfinite == "skip" and not math.isfinite(values[0][1]))
             averages.add(values, metrics, len(bx[0]))
             batch_logs.update(averages.result())
             cbs.on_train_batch_end(step, batch_logs)
             if model.stop_training:
                 break
+        if skipped:
+            warn_skipped(f"{owner}: epoch {epoch + 1}", skipped, steps)
         logs = averages.result()
         if validate is not None:
             logs.update({f"val_{k}": v for k, v in validate().items()})
@@ -128,9 +228,25 @@ def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initi
     return model.history
 
 
+def warn_skipped(where: str, skipped: int, steps: int) -> None:
+    """The one warning for updates skipped because their loss was not finite."""
+    warnings.warn(f"{where}: the loss of {skipped} of {steps} batch(es) was not finite (nan or inf), so their "
+                  "weight updates were skipped (on_nonfinite='skip'); pass on_nonfinite='raise' to stop at such a "
+                  "batch or 'apply' to update anyway", RuntimeWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside multirnn, so that warnings point at the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=False) -> dict:
     """Sample-weighted means of the loss and metrics over all batches, in `metrics_names` order."""
     count = data.check_lengths({"x": xs, "y": ys}, f"{model.owner}.evaluate")
+    check_stateful_batches(model, count, batch_size, "evaluate")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
     batches = ((data.take(xs, i), data.take(ys, i), data.take(sws, i))
                for i in data.batch_indices(count, batch_size, False))
@@ -155,6 +271,7 @@ def test_batches(model, batches, params, verbose, callbacks, history=False) -> d
 def predict_loop(model, xs, batch_size, verbose, callbacks) -> list:
     """All outputs, batch by batch, joined on the host."""
     count = len(xs[0])
+    check_stateful_batches(model, count, batch_size, "predict")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
     batches = (data.take(xs, i) for i in data.batch_indices(count, batch_size, False))
     return predict_batches(model, batches, params, verbose, callbacks)

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Optional
 
 from multirnn import backend as K
+from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import both_spellings
-from multirnn.models import fit_loop
+from multirnn.models import data, fit_loop
 from multirnn.utils import Sequence
 
 
@@ -23,9 +24,9 @@ class Batches:
 
     def __init__(self, source, workers: int, max_queue_size: int, shuffle: bool, owner: str):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-            raise ValueError(f"{owner}: workers must be an int >= 0, got {workers!r}")
+            raise InvalidArgumentError(f"{owner}: workers must be an int >= 0, got {workers!r}")
         if not isinstance(max_queue_size, int) or isinstance(max_queue_size, bool) or max_queue_size < 1:
-            raise ValueError(f"{owner}: max_queue_size must be an int >= 1, got {max_queue_size!r}")
+            raise InvalidArgumentError(f"{owner}: max_queue_size must be an int >= 1, got {max_queue_size!r}")
         self.sequence = source if isinstance(source, Sequence) else None
         if self.sequence is None:
             if not hasattr(source, "__next__"):
@@ -35,7 +36,7 @@ class Batches:
                 source = iter(source)
             self.iterator = source
         elif len(self.sequence) < 1:
-            raise ValueError(f"{owner}: the Sequence has no batches (len() is {len(self.sequence)})")
+            raise InvalidArgumentError(f"{owner}: the Sequence has no batches (len() is {len(self.sequence)})")
         self.workers, self.max_queue_size, self.shuffle, self.owner = workers, max_queue_size, shuffle, owner
         self._queue, self._thread, self._stop = None, None, threading.Event()
 
@@ -48,10 +49,11 @@ class Batches:
             return None
         if steps is None:
             if self.sequence is None:
-                raise ValueError(f"{self.owner}: {what} is required with a generator (a Sequence knows its length)")
+                raise InvalidArgumentError(f"{self.owner}: {what} is required with a generator "
+                                           "(a Sequence knows its length)")
             return len(self.sequence)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise ValueError(f"{self.owner}: {what} must be a positive int, got {steps!r}")
+            raise InvalidArgumentError(f"{self.owner}: {what} must be a positive int, got {steps!r}")
         return steps
 
     def draw(self) -> Iterator:
@@ -139,8 +141,9 @@ def unpack(item, owner: str, targets: bool = True):
         return item[0] if isinstance(item, tuple) and len(item) in (1, 2, 3) else item
     if isinstance(item, tuple) and len(item) in (2, 3):
         return item if len(item) == 3 else (item[0], item[1], None)
-    raise ValueError(f"{owner}: each batch must be a tuple (x, y) or (x, y, sample_weight), "
-                     f"got {type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, tuple) else ""))
+    length = f" of length {len(item)}" if isinstance(item, tuple) else ""
+    raise InvalidArgumentError(f"{owner}: each batch must be a tuple (x, y) or (x, y, sample_weight), "
+                               f"got {type(item).__name__}{length}")
 
 
 def _ran_out(owner: str, drawn: int, what: str) -> None:
@@ -150,7 +153,7 @@ def _ran_out(owner: str, drawn: int, what: str) -> None:
 
 def fit_generator(model, generator, steps_per_epoch, samples_per_epoch, epochs, verbose, callbacks,
                   validation_data, validation_steps, validation_samples, class_weight, max_queue_size, workers,
-                  shuffle, initial_epoch):
+                  shuffle, initial_epoch, on_nonfinite="skip"):
     """Train on batches drawn from `generator`; returns the History callback."""
     owner = f"{model.owner}.fit_generator"
     model.require_compiled("fit_generator")
@@ -175,7 +178,8 @@ def fit_generator(model, generator, steps_per_epoch, samples_per_epoch, epochs, 
         if batches.sequence is not None:
             batches.sequence.on_epoch_end()
     try:
-        return fit_loop.train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate)
+        return fit_loop.train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate,
+                                     on_nonfinite, "fit_generator")
     finally:
         batches.close()
         if validation_batches is not None:
@@ -188,9 +192,9 @@ def _validation(model, validation_data, steps, samples, max_queue_size, workers)
         return None, None
     if isinstance(validation_data, tuple):
         if len(validation_data) not in (2, 3):
-            raise ValueError(f"{model.owner}.fit_generator: validation_data must be a generator, a Sequence, "
-                             f"(x_val, y_val) or (x_val, y_val, val_sample_weight); got a tuple of "
-                             f"{len(validation_data)}")
+            raise InvalidArgumentError(f"{model.owner}.fit_generator: validation_data must be a generator, a Sequence, "
+                                       f"(x_val, y_val) or (x_val, y_val, val_sample_weight); got a tuple of "
+                                       f"{len(validation_data)}")
         arrays = model.prepare(validation_data[0], validation_data[1],
                                 validation_data[2] if len(validation_data) == 3 else None, None,
                                 "fit_generator (validation_data)")
@@ -214,7 +218,7 @@ def evaluate_generator(model, batches: Batches, steps: Optional[int], samples: O
     params = {"steps": steps, "samples": samples, "verbose": verbose}
     logs = fit_loop.test_batches(model, prepared(), params, verbose, callbacks)
     if not drawn:
-        raise ValueError(f"{owner}: the generator yielded no batches")
+        raise InvalidArgumentError(f"{owner}: the generator yielded no batches")
     if steps is not None and len(drawn) < steps:
         _ran_out(owner, len(drawn), f"steps ({steps})")
     return logs
@@ -229,11 +233,13 @@ def predict_generator(model, batches: Batches, steps: Optional[int], samples: Op
     def prepared():
         for item in _limited(batches.draw(), steps, samples, lambda b: batch_size(unpack(b, owner, False))):
             drawn.append(1)
-            yield model.input_arrays(unpack(item, owner, targets=False), "predict_generator")
+            xs = model.input_arrays(unpack(item, owner, targets=False), "predict_generator")
+            data.check_samples(data.check_lengths({"x": xs}, owner), owner)
+            yield xs
     params = {"steps": steps, "samples": samples, "verbose": verbose}
     out = fit_loop.predict_batches(model, prepared(), params, verbose, callbacks)
     if not drawn:
-        raise ValueError(f"{owner}: the generator yielded no batches")
+        raise InvalidArgumentError(f"{owner}: the generator yielded no batches")
     if steps is not None and len(drawn) < steps:
         _ran_out(owner, len(drawn), f"steps ({steps})")
     return out

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+from multirnn.errors import FileFormatError, MultirnnError
 from multirnn.stored_functions import parse_json
 
 
@@ -57,28 +58,65 @@ def write(fileobj, groups, manifest=None, optimizer_weights=()) -> None:
 
 
 def read(path: str):
-    """(manifest or None, [(layer name, arrays)], optimizer arrays) from a multirnn or Keras 2 .h5 file."""
+    """(manifest or None, [(layer name, arrays)], optimizer arrays) from a multirnn or Keras 2 .h5 file;
+    a damaged or incomplete file is a FileFormatError naming it and what is wrong."""
     h5py = _h5py()
-    with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "model_weights" in f else f
-        if "layer_names" not in group.attrs:
-            raise ValueError(f"{path}: an HDF5 file without Keras weights (no 'layer_names' attribute)")
-        groups = []
-        for name in (_text(n) for n in group.attrs["layer_names"]):
-            layer_group = group[name]
-            weight_names = [_text(n) for n in layer_group.attrs.get("weight_names", [])]
-            groups.append((name, [np.asarray(layer_group[w]) for w in weight_names]))
-        optimizer = []
-        if "optimizer_weights" in f and "weight_names" in f["optimizer_weights"].attrs:
-            opt = f["optimizer_weights"]
-            optimizer = [np.asarray(opt[_text(n)]) for n in opt.attrs["weight_names"]]
-        manifest = None
-        if "multirnn_manifest" in f.attrs:
-            manifest = parse_json(_text(f.attrs["multirnn_manifest"]), f"{path}: manifest")
-            manifest["model_config"] = parse_json(_text(f.attrs["model_config"]), f"{path}: model_config")
-            if "training_config" in f.attrs:
-                manifest["training_config"] = parse_json(_text(f.attrs["training_config"]),
-                                                         f"{path}: training_config")
-        elif "model_config" in f.attrs:
-            manifest = {"format": "keras-h5"}
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise FileFormatError(f"{path}: h5py cannot open this HDF5 file: damaged or truncated? ({e})") from None
+    try:
+        with f:
+            return _read(f, path)
+    except MultirnnError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{path}: a damaged HDF5 file, reading it failed ({type(e).__name__}: {e})") from None
+
+
+def _read(f, path: str):
+    group = f["model_weights"] if "model_weights" in f else f
+    if "layer_names" not in group.attrs:
+        raise FileFormatError(f"{path}: an HDF5 file without Keras weights (no 'layer_names' attribute)")
+    groups = [(name, _layer_arrays(group, name, path)) for name in (_text(n) for n in group.attrs["layer_names"])]
+    optimizer = []
+    if "optimizer_weights" in f and "weight_names" in f["optimizer_weights"].attrs:
+        opt = f["optimizer_weights"]
+        optimizer = [_dataset(opt, _text(n), f"optimizer state {_text(n)!r}", path)
+                     for n in opt.attrs["weight_names"]]
+    manifest = None
+    if "multirnn_manifest" in f.attrs:
+        manifest = parse_json(_text(f.attrs["multirnn_manifest"]), f"{path}: manifest")
+        if not isinstance(manifest, dict):
+            raise FileFormatError(f"{path}: the manifest is not a JSON object, got {type(manifest).__name__}")
+        if "model_config" not in f.attrs:
+            raise FileFormatError(f"{path}: a multirnn model file without its 'model_config' attribute "
+                                  "(the architecture)")
+        manifest["model_config"] = parse_json(_text(f.attrs["model_config"]), f"{path}: model_config")
+        if "training_config" in f.attrs:
+            manifest["training_config"] = parse_json(_text(f.attrs["training_config"]), f"{path}: training_config")
+    elif "model_config" in f.attrs:
+        manifest = {"format": "keras-h5"}
     return manifest, groups, optimizer
+
+
+def _layer_arrays(group, name: str, path: str) -> list:
+    if name not in group:
+        raise FileFormatError(f"{path}: layer {name!r} is listed in 'layer_names' but has no group")
+    layer_group = group[name]
+    if "weight_names" not in layer_group.attrs:
+        if len(layer_group):
+            raise FileFormatError(f"{path}: the group of layer {name!r} holds weights but no 'weight_names' "
+                                  "attribute listing them")
+        return []
+    return [_dataset(layer_group, _text(w), f"weight {_text(w)!r} of layer {name!r}", path)
+            for w in layer_group.attrs["weight_names"]]
+
+
+def _dataset(group, key: str, what: str, path: str) -> np.ndarray:
+    if key not in group:
+        raise FileFormatError(f"{path}: {what} is missing (listed in 'weight_names', no such dataset)")
+    try:
+        return np.asarray(group[key])
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{path}: {what} is damaged and cannot be read ({type(e).__name__}: {e})") from None

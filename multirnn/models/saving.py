@@ -7,23 +7,26 @@ Formats, chosen by the file name on save and by the file's first bytes on load:
 - anything else: a NumPy `.npz` (NumPy only) holding a JSON manifest and the arrays
   `layer{i}_weight{j}` (and `optimizer{k}`), written and read with `allow_pickle=False`.
 Weights are matched to the model's layers by order (layers with weights), or by name.
-Writes go to a temporary file that replaces the target only once complete.
+Writes are atomic (`multirnn/models/atomic.py`); reads check everything and name the file in every error.
 """
+import errno
 import json
 import os
-import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
 from multirnn import optimizers
 from multirnn import backend as K
 from multirnn.custom_objects import custom_object_scope, current_custom_objects
-from multirnn.errors import FileFormatError
+from multirnn.errors import FileFormatError, InvalidArgumentError, MultirnnError, WeightMismatchError
 from multirnn.layers import topology
 from multirnn.layers.input import InputLayer
 from multirnn.layers.registry import deserialize, serialize
 from multirnn.layers.symbolic import SymbolicTensor
 from multirnn.models import h5_format
+from multirnn.models.atomic import atomic_write
 from multirnn.stored_functions import check_safe, parse_json, safe_mode_scope
 from multirnn.version import __version__
 
@@ -31,6 +34,7 @@ FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
 _H5_SUFFIXES = (".h5", ".hdf5", ".keras1", ".weights.h5")
 _H5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_FORMATS = ("multirnn-weights", "multirnn-model")
 
 
 # ---- the functional graph as a config
@@ -141,34 +145,50 @@ def weight_groups(model) -> list:
 
 
 def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source="the file") -> None:
-    """Set the model's weights from [(layer name, arrays)] read from a file."""
+    """Set the model's weights from [(layer name, arrays)] read from `source`: every count, shape and
+    dtype is checked first, and nothing is written unless all of them fit."""
     owner = f"{type(model).__name__} {model.name!r}"
     targets = [layer for layer in model.layers if layer.weights]
     groups = [(name, arrays) for name, arrays in groups if arrays]
-    if by_name:
-        by = {layer.name: layer for layer in targets}
-        for name, arrays in groups:
-            layer = by.get(name)
-            if layer is None:
-                continue
-            if skip_mismatch and _mismatch(layer, arrays):
-                continue
-            layer.set_weights(arrays)
-        return
-    if len(groups) != len(targets):
-        raise ValueError(f"{owner}: {source} holds weights for {len(groups)} layer(s) "
-                         f"({', '.join(n for n, _ in groups)}) but the model has {len(targets)} layer(s) with "
-                         f"weights ({', '.join(layer.name for layer in targets)})")
-    for layer, (name, arrays) in zip(targets, groups):
-        try:
-            layer.set_weights(arrays)
-        except ValueError as e:
-            raise ValueError(f"{owner}: loading weights of {name!r} from {source} into layer {layer.name!r}: {e}") \
-                from None
+    with K.use(model.backend_name):
+        if by_name:
+            by = {layer.name: layer for layer in targets}
+            pairs = [(by[name], name, arrays) for name, arrays in groups if name in by]
+            if skip_mismatch:
+                pairs = [p for p in pairs if not _mismatch(p[0], p[2])]
+        elif len(groups) != len(targets):
+            raise WeightMismatchError(
+                f"{owner}: {source} holds weights for {len(groups)} layer(s) ({', '.join(n for n, _ in groups)}) "
+                f"but the model has {len(targets)} layer(s) with weights ({', '.join(t.name for t in targets)})")
+        else:
+            pairs = [(layer, name, arrays) for layer, (name, arrays) in zip(targets, groups)]
+        for layer, name, arrays in pairs:
+            problem = _misfit(layer, arrays)
+            if problem:
+                raise WeightMismatchError(f"{owner}: loading weights of {name!r} from {source} into layer "
+                                          f"{layer.name!r}: {problem}; nothing was loaded")
+    for layer, _, arrays in pairs:
+        layer.set_weights(arrays)
+
+
+def _misfit(layer, arrays):
+    """What keeps `arrays` from being the layer's weights, or None when they fit."""
+    params = layer.weights
+    if len(arrays) != len(params):
+        return (f"{type(layer).__name__} {layer.name!r} expects {len(params)} arrays "
+                f"({', '.join(layer.weight_name(p) for p in params)}), got {len(arrays)}")
+    for p, a in zip(params, arrays):
+        shape, a = tuple(K.int_shape(p)), np.asarray(a)
+        if a.dtype.kind != np.dtype(K.dtype(p)).kind:
+            return f"weight {layer.weight_name(p)!r} expects a {K.dtype(p)} array, got dtype {a.dtype}"
+        if a.shape != shape:
+            return f"weight {layer.weight_name(p)!r} expects shape {shape}, got {a.shape}"
+    return None
 
 
 def _mismatch(layer, arrays) -> bool:
-    shapes = [tuple(w.shape) for w in layer.get_weights()]
+    """Counts or shapes differ: what `skip_mismatch` skips (a wrong dtype is still an error)."""
+    shapes = [tuple(K.int_shape(w)) for w in layer.weights]
     return len(shapes) != len(arrays) or any(s != np.shape(a) for s, a in zip(shapes, arrays))
 
 
@@ -180,9 +200,9 @@ def save_weights(model, path, overwrite: bool = True) -> None:
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
     groups = weight_groups(model)
     if path.lower().endswith(_H5_SUFFIXES):
-        _atomic_write(path, lambda f: h5_format.write(f, groups, None))
+        atomic_write(path, lambda f: h5_format.write(f, groups, None))
     else:
-        _atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights", "version": FORMAT_VERSION},
+        atomic_write(path, lambda f: _write_npz(f, {"format": "multirnn-weights", "version": FORMAT_VERSION},
                                                  groups, []))
 
 
@@ -211,9 +231,9 @@ def save_model(model, path, overwrite: bool = True, include_optimizer: bool = Tr
     json.dumps(manifest, default=_json_default)  # fail before touching the file
     groups = weight_groups(model)
     if path.lower().endswith(_H5_SUFFIXES):
-        _atomic_write(path, lambda f: h5_format.write(f, groups, manifest, optimizer_weights))
+        atomic_write(path, lambda f: h5_format.write(f, groups, manifest, optimizer_weights))
     else:
-        _atomic_write(path, lambda f: _write_npz(f, manifest, groups, optimizer_weights))
+        atomic_write(path, lambda f: _write_npz(f, manifest, groups, optimizer_weights))
 
 
 def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
@@ -226,7 +246,10 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
     if not manifest or "model_config" not in manifest:
         raise ValueError(f"load_model: {path} holds weights only (no architecture); build the model and "
                          "call model.load_weights(path)")
-    model = model_from_config(manifest["model_config"], custom_objects, safe_mode, f"load_model({path!r})")
+    try:
+        model = model_from_config(manifest["model_config"], custom_objects, safe_mode, f"load_model({path!r})")
+    except (KeyError, IndexError, TypeError) as e:
+        raise FileFormatError(f"{path}: the model_config is damaged: {type(e).__name__} {e}") from None
     set_weight_groups(model, groups, source=path)
     training = manifest.get("training_config")
     if compile and training:
@@ -238,16 +261,65 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
                           weighted_metrics=_unnamed(training.get("weighted_metrics")))
         if optimizer_weights:
             optimizer.build(model.trainable_weights)
-            optimizer.set_weights(optimizer_weights)
+            try:
+                optimizer.set_weights(optimizer_weights)
+            except InvalidArgumentError as e:
+                raise WeightMismatchError(f"{path}: the saved optimizer state does not fit the model: {e}") \
+                    from None
     return model
 
 
 def check_version(manifest: dict, path: str) -> None:
     """Refuse a file written in a format version this multirnn cannot read."""
     version = manifest.get("version", 1)
-    if version not in READABLE_VERSIONS:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise FileFormatError(f"{path}: format version {version!r} is not one this multirnn reads "
                               f"(it reads {', '.join(map(str, READABLE_VERSIONS))}); a newer multirnn wrote it?")
+
+
+def check_manifest(manifest, path: str, layers: bool = True) -> None:
+    """Refuse a manifest that lacks what a multirnn file holds: its 'format', the 'layers' with each
+    layer's 'name' and 'weights' (npz only), a model's 'model_config' and a sound 'training_config'."""
+    if not isinstance(manifest, dict):
+        raise FileFormatError(f"{path}: the manifest is not a JSON object, got {type(manifest).__name__}")
+    check_version(manifest, path)
+    if manifest.get("format") not in _FORMATS:
+        got = repr(manifest["format"]) if "format" in manifest else "no 'format'"
+        raise FileFormatError(f"{path}: the manifest's 'format' must be one of {', '.join(map(repr, _FORMATS))}, "
+                              f"got {got}")
+    if layers:
+        entries = manifest.get("layers")
+        if not isinstance(entries, list):
+            raise FileFormatError(f"{path}: the manifest's 'layers' (the layers and their weight names) must be a "
+                                  f"list, got {_given(manifest, 'layers')}")
+        for i, entry in enumerate(entries):
+            for key in ("name", "weights"):
+                value = entry.get(key) if isinstance(entry, dict) else None
+                if not (isinstance(value, str) if key == "name" else _strings(value)):
+                    raise FileFormatError(f"{path}: layer {i} of the manifest needs {key!r} (a "
+                                          f"{'string' if key == 'name' else 'list of weight names'}), got "
+                                          f"{_given(entry, key) if isinstance(entry, dict) else repr(entry)}")
+        count = manifest.get("optimizer_weights", 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise FileFormatError(f"{path}: the manifest's 'optimizer_weights' must be a count, got {count!r}")
+    if manifest["format"] != "multirnn-model":
+        return
+    if not isinstance(manifest.get("model_config"), dict):
+        raise FileFormatError(f"{path}: a model file needs 'model_config' (the architecture) in its manifest, "
+                              f"got {_given(manifest, 'model_config')}")
+    training = manifest.get("training_config")
+    if training is not None and not (isinstance(training, dict) and isinstance(training.get("optimizer_config"),
+                                                                                dict) and "loss" in training):
+        raise FileFormatError(f"{path}: the manifest's 'training_config' needs 'optimizer_config' and 'loss', "
+                              f"got {sorted(training) if isinstance(training, dict) else repr(training)}")
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _given(mapping: dict, key: str) -> str:
+    return f"{type(mapping[key]).__name__} {mapping[key]!r}"[:80] if key in mapping else f"no {key!r}"
 
 
 def _unnamed(per_output):
@@ -258,19 +330,6 @@ def _unnamed(per_output):
 
 
 # ---- files
-def _atomic_write(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _write_npz(f, manifest: dict, groups: list, optimizer_weights: list) -> None:
     manifest = dict(manifest, layers=[{"name": n, "weights": w} for n, w, _ in groups],
                     optimizer_weights=len(optimizer_weights))
@@ -282,26 +341,60 @@ def _write_npz(f, manifest: dict, groups: list, optimizer_weights: list) -> None
 
 
 def read_file(path: str):
-    """(manifest or None, [(layer name, arrays)], optimizer arrays) from any supported file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
+    """(manifest or None, [(layer name, arrays)], optimizer arrays) from any supported file; a file that
+    is not one, or is damaged, is a FileFormatError naming it and what is wrong."""
+    head = _head(path)
     if head == _H5_MAGIC:
         manifest, groups, optimizer = h5_format.read(path)
         if manifest and manifest.get("format") != "keras-h5":
-            check_version(manifest, path)
+            check_manifest(manifest, path, layers=False)
         return manifest, groups, optimizer
     if not head.startswith(b"PK"):
-        raise ValueError(f"{path} is neither a multirnn .npz file nor an HDF5 (.h5) file")
-    with np.load(path, allow_pickle=False) as npz:
-        if "manifest" not in npz.files:
-            raise ValueError(f"{path} is an .npz file without a multirnn manifest")
-        manifest = parse_json(str(npz["manifest"]), f"{path}: manifest")
-        if not isinstance(manifest, dict):
-            raise FileFormatError(f"{path}: the manifest is not a JSON object")
-        check_version(manifest, path)
-        groups = [(entry["name"], [npz[f"layer{i}_weight{j}"] for j in range(len(entry["weights"]))])
-                  for i, entry in enumerate(manifest["layers"])]
-        optimizer = [npz[f"optimizer{k}"] for k in range(manifest.get("optimizer_weights", 0))]
-    return (manifest if manifest.get("format") == "multirnn-model" else None), groups, optimizer
+        raise FileFormatError(f"{path} is neither a multirnn .npz file nor an HDF5 (.h5) file "
+                              f"(it starts with {head!r})")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            manifest, groups, optimizer = _read_npz(npz, path)
+    except MultirnnError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise FileFormatError(f"{path}: a damaged or truncated .npz file, not a readable zip archive "
+                              f"({type(e).__name__}: {e})") from None
+    return (manifest if manifest["format"] == "multirnn-model" else None), groups, optimizer
+
+
+def _head(path: str) -> bytes:
+    if os.path.isdir(path):
+        raise FileFormatError(f"{path} is a directory, not a multirnn .npz or HDF5 (.h5) file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "no such file", path) from None
+    if not head:
+        raise FileFormatError(f"{path} is empty (0 bytes), not a multirnn .npz or HDF5 (.h5) file: "
+                              "an interrupted copy?")
+    return head
+
+
+def _read_npz(npz, path: str):
+    files = set(npz.files)
+    if "manifest" not in files:
+        raise FileFormatError(f"{path} is an .npz file without a multirnn manifest")
+    manifest = parse_json(str(_array(npz, files, "manifest", "the manifest", path)), f"{path}: manifest")
+    check_manifest(manifest, path)
+    groups = [(entry["name"], [_array(npz, files, f"layer{i}_weight{j}", f"weight {w!r} of layer {entry['name']!r}",
+                                      path) for j, w in enumerate(entry["weights"])])
+              for i, entry in enumerate(manifest["layers"])]
+    optimizer = [_array(npz, files, f"optimizer{k}", f"optimizer state array {k}", path)
+                 for k in range(manifest.get("optimizer_weights", 0))]
+    return manifest, groups, optimizer
+
+
+def _array(npz, files: set, key: str, what: str, path: str) -> np.ndarray:
+    if key not in files:
+        raise FileFormatError(f"{path}: {what} is missing (the file has no array {key!r})")
+    try:
+        return npz[key]
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        raise FileFormatError(f"{path}: {what} (array {key!r}) is damaged: {e}") from None

@@ -5,12 +5,15 @@ layers' regularization losses), then `optimizer.apply_gradients`, then the weigh
 Everything runs under the backend the model was created under.
 """
 import contextlib
+import math
+from typing import Optional
 
 import numpy as np
 
 from multirnn import backend as K
 from multirnn import optimizers
 from multirnn.custom_objects import current_custom_objects
+from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import keras1_aliases
 from multirnn.layers.base import outermost_call
 from multirnn.models import data, fit_loop, generators
@@ -53,7 +56,7 @@ class Trainer:
         try:
             self.optimizer = optimizers.get(optimizer)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{self.owner}.compile: optimizer {optimizer!r}: {e}") from None
+            raise InvalidArgumentError(f"{self.owner}.compile: optimizer {optimizer!r}: {e}") from None
         self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                   sample_weight_mode=sample_weight_mode, custom=current_custom_objects(),
                                   weighted_metrics=weighted_metrics)
@@ -87,27 +90,28 @@ class Trainer:
         """The inputs as NumPy arrays checked against the model's inputs (building a deferred model)."""
         owner = f"{self.owner}.{what}"
         if not self.outputs:
-            self._ensure_built(data.as_arrays(x, ["input"], "input", owner))
+            arrays = data.as_arrays(x, ["input"], "input", owner)
+            data.check_nonempty_axes(arrays, ["input"], owner)
+            self._ensure_built(arrays)
             if not self.outputs:
-                raise ValueError(f"{owner}: the model is not built and has no layers to build")
+                raise InvalidArgumentError(f"{owner}: the model is not built and has no layers to build")
         arrays = data.as_arrays(x, self.input_names, "input", owner)
-        return data.check_shapes(arrays, [t.symbolic_shape for t in self.inputs], self.input_names, "input", owner)
+        arrays = data.check_shapes(arrays, [t.symbolic_shape for t in self.inputs], self.input_names, "input", owner)
+        data.check_nonempty_axes(arrays, self.input_names, owner)
+        return arrays
 
-    def _targets(self, y, what: str) -> list:
-        arrays = data.as_arrays(y, self.output_names, "output", f"{self.owner}.{what}")
-        out = []
-        for a, t in zip(arrays, self.outputs):
-            if a.ndim == len(t.symbolic_shape) - 1:
-                a = a[..., None]
-            out.append(a)
-        return out
+    def _targets(self, y, compiled, what: str) -> list:
+        owner = f"{self.owner}.{what}"
+        arrays = data.as_arrays(y, self.output_names, "output", owner)
+        shapes = [tuple(t.symbolic_shape) for t in self.outputs]
+        return data.check_targets(arrays, shapes, self.output_names, compiled.loss_fns, owner)
 
     def prepare(self, x, y, sample_weight, class_weight, what: str):
         """(inputs, targets, sample weights) as checked NumPy arrays for the batch methods and loops."""
         xs = self.input_arrays(x, what)
         compiled = self.require_compiled(what)
-        ys = self._targets(y, what)
-        data.check_lengths({"x": xs, "y": ys}, f"{self.owner}.{what}")
+        ys = self._targets(y, compiled, what)
+        data.check_samples(data.check_lengths({"x": xs, "y": ys}, f"{self.owner}.{what}"), f"{self.owner}.{what}")
         sws = data.sample_weights_for(sample_weight, class_weight, ys, self.output_names,
                                       compiled.sample_weight_modes, f"{self.owner}.{what}")
         return xs, ys, sws
@@ -148,13 +152,23 @@ class Trainer:
                    for n, v, m, w in compiled.metrics(y_t, outputs, masks, sws)]
         return values, metrics
 
-    def train_step(self, xs, ys, sws):
-        """One gradient step on prepared arrays; returns (loss values, metric records) of the batch."""
+    def train_step(self, xs, ys, sws, on_nonfinite: str = "skip", where: Optional[str] = None):
+        """One gradient step on prepared arrays; returns (loss values, metric records) of the batch.
+
+        A loss that is not finite skips the update (states kept), raises, or is applied (`on_nonfinite`)."""
         compiled = self._compiled
         x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
         variables = self.trainable_weights
+        saved = fit_loop.save_states(self)
         (total, (parts, outputs, masks)), grads = K.value_and_grad(
             lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+        loss = float(np.asarray(K.to_numpy(total)))
+        if not math.isfinite(loss) and on_nonfinite != "apply":
+            fit_loop.restore_states(saved)
+            if on_nonfinite == "raise":
+                raise InvalidArgumentError(f"{where or self.owner + '.train_step'}: the loss is {loss}, not finite; "
+                                           "the weights were left unchanged (on_nonfinite='raise')")
+            return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
         trainable = {id(v) for v in variables}
         constraints = [(var, fn) for var, fn in self.constraints if id(var) in trainable]
         self.optimizer.apply_gradients(list(zip(grads, variables)), constraints)
@@ -174,48 +188,76 @@ class Trainer:
 
     # ---- public batch methods
     @K.on_own_backend
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, on_nonfinite: str = "skip"):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch (`on_nonfinite` as in fit)."""
+        owner = f"{self.owner}.train_on_batch"
+        on_nonfinite = fit_loop.check_on_nonfinite(on_nonfinite, owner)
         xs, ys, sws = self.prepare(x, y, sample_weight, class_weight, "train_on_batch")
-        return _scalars(*self.train_step(xs, ys, sws))
+        with fit_loop.states_kept_on_error(self):
+            values, metrics = self.train_step(xs, ys, sws, on_nonfinite, owner)
+        if on_nonfinite == "skip" and not math.isfinite(values[0][1]):
+            fit_loop.warn_skipped(owner, 1, 1)
+        return _scalars(values, metrics)
 
     @K.on_own_backend
     def test_on_batch(self, x, y, sample_weight=None):
         """The loss (and metrics) of one batch, without training."""
         xs, ys, sws = self.prepare(x, y, sample_weight, None, "test_on_batch")
-        return _scalars(*self.test_step(xs, ys, sws))
+        with fit_loop.states_kept_on_error(self):
+            return _scalars(*self.test_step(xs, ys, sws))
 
     @K.on_own_backend
     def predict_on_batch(self, x):
         """The outputs for one batch, as NumPy arrays."""
-        out = self.predict_step(self.input_arrays(x, "predict_on_batch"))
+        xs = self.input_arrays(x, "predict_on_batch")
+        if data.check_lengths({"x": xs}, f"{self.owner}.predict_on_batch") == 0:
+            out = self._empty_outputs(xs)  # as tf.keras: empty outputs, without running the layers
+        else:
+            with fit_loop.states_kept_on_error(self):
+                out = self.predict_step(xs)
         return out[0] if len(out) == 1 else out
+
+    def _empty_outputs(self, xs: list) -> list:
+        shapes = [a.shape for a in xs]
+        out = self.compute_output_shape(shapes if len(shapes) > 1 else shapes[0])
+        out = list(out) if len(self.outputs) > 1 else [out]
+        return [np.zeros((0,) + tuple(0 if d is None else int(d) for d in s[1:]), K.floatx()) for s in out]
 
     # ---- whole datasets
     @K.on_own_backend
     @keras1_aliases({"nb_epoch": "epochs"})
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, **kwargs):
-        """Train for `epochs` (Keras 1: `nb_epoch`) over the data in batches; returns a `History`."""
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            on_nonfinite: str = "skip", **kwargs):
+        """Train for `epochs` (Keras 1: `nb_epoch`) over the data in batches; returns a `History`.
+
+        `on_nonfinite`: a batch whose loss is nan/inf is not applied ('skip', the default: one warning per epoch,
+        the loss still logged for `TerminateOnNaN`), stops training with an error ('raise') or is applied ('apply')."""
         if kwargs:
             raise TypeError(f"{self.owner}.fit: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
         return fit_loop.fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                                 validation_data, shuffle, class_weight, sample_weight, initial_epoch)
+                                 validation_data, shuffle, class_weight, sample_weight, initial_epoch, on_nonfinite)
 
     @K.on_own_backend
     def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, callbacks=None):
         """The loss (and metrics) over the data: a scalar, or a list in `metrics_names` order."""
+        owner = f"{self.owner}.evaluate"
+        batch_size, verbose = data.check_batch_size(batch_size, owner), fit_loop.check_verbose(verbose, owner)
         xs, ys, sws = self.prepare(x, y, sample_weight, None, "evaluate")
-        logs = fit_loop.evaluate_loop(self, xs, ys, sws, batch_size or 32, verbose, callbacks)
+        with fit_loop.states_kept_on_error(self):
+            logs = fit_loop.evaluate_loop(self, xs, ys, sws, batch_size, verbose, callbacks)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     @K.on_own_backend
     def predict(self, x, batch_size=None, verbose=0, callbacks=None):
         """The outputs for all samples, computed in batches; NumPy arrays."""
+        owner = f"{self.owner}.predict"
+        batch_size, verbose = data.check_batch_size(batch_size, owner), fit_loop.check_verbose(verbose, owner)
         xs = self.input_arrays(x, "predict")
-        data.check_lengths({"x": xs}, f"{self.owner}.predict")
-        out = fit_loop.predict_loop(self, xs, batch_size or 32, verbose, callbacks)
+        data.check_samples(data.check_lengths({"x": xs}, owner), owner)
+        with fit_loop.states_kept_on_error(self):
+            out = fit_loop.predict_loop(self, xs, batch_size, verbose, callbacks)
         return out[0] if len(out) == 1 else out
 
     # ---- from generators and Sequences (Keras 2 names; Keras 1 names and sample counts accepted)
@@ -224,16 +266,19 @@ class Trainer:
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
                       validation_data=None, validation_steps=None, class_weight=None, max_queue_size=10,
                       workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0,
-                      samples_per_epoch=None, nb_val_samples=None):
+                      samples_per_epoch=None, nb_val_samples=None, on_nonfinite: str = "skip"):
         """Train on batches `(x, y[, sample_weight])` from a generator or a `utils.Sequence`; returns a `History`.
 
-        Keras 1's `samples_per_epoch`/`nb_val_samples` count samples instead of batches."""
+        Keras 1's `samples_per_epoch`/`nb_val_samples` count samples instead of batches; `on_nonfinite` as in fit."""
         where = f"{self.owner}.fit_generator"
         _threads_only(where, use_multiprocessing)
+        epochs, initial_epoch = fit_loop.check_epochs(epochs, initial_epoch, where)
+        verbose, shuffle = fit_loop.check_verbose(verbose, where), fit_loop.check_shuffle(shuffle, where)
+        on_nonfinite = fit_loop.check_on_nonfinite(on_nonfinite, where)
         return generators.fit_generator(
             self, generator, steps_per_epoch, _count(where, "samples_per_epoch", samples_per_epoch), epochs,
             verbose, callbacks, validation_data, validation_steps, _count(where, "nb_val_samples", nb_val_samples),
-            class_weight, max_queue_size, workers, shuffle, initial_epoch)
+            class_weight, max_queue_size, workers, shuffle, initial_epoch, on_nonfinite)
 
     @K.on_own_backend
     @keras1_aliases(GENERATOR_ALIASES)
@@ -260,11 +305,12 @@ class Trainer:
         """`run(model, batches, steps, samples, verbose, callbacks)` over the batches of `generator`."""
         where = f"{self.owner}.{method}"
         _threads_only(where, use_multiprocessing)
-        samples = _count(where, "val_samples", val_samples)
+        samples, verbose = _count(where, "val_samples", val_samples), fit_loop.check_verbose(verbose, where)
         batches = generators.Batches(generator, workers, max_queue_size, False, where)
         try:
-            return run(self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
-                       callbacks)
+            with fit_loop.states_kept_on_error(self):
+                return run(self, batches, batches.steps(steps, "steps", samples, "val_samples"), samples, verbose,
+                           callbacks)
         finally:
             batches.close()
 
@@ -276,7 +322,7 @@ class Trainer:
         """Keras 1: the argmax class per sample, or 0/1 by thresholding a single sigmoid output at 0.5."""
         proba = self.predict(x, batch_size=batch_size, verbose=verbose)
         if isinstance(proba, list):
-            raise ValueError(f"{self.owner}.predict_classes needs a model with one output")
+            raise InvalidArgumentError(f"{self.owner}.predict_classes needs a model with one output")
         if proba.shape[-1] > 1:
             return proba.argmax(axis=-1)
         return (proba > 0.5).astype("int32")
@@ -285,14 +331,14 @@ class Trainer:
 def _count(where: str, name: str, value):
     """A Keras 1 sample count: None or a positive int."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+        raise InvalidArgumentError(f"{where}: {name} must be a positive int, got {value!r}")
     return value
 
 
 def _threads_only(where: str, use_multiprocessing) -> None:
     if use_multiprocessing:
-        raise ValueError(f"{where}: use_multiprocessing=True (Keras 1: pickle_safe) is not supported; "
-                         "batches are drawn by threads, set workers=N for N threads")
+        raise InvalidArgumentError(f"{where}: use_multiprocessing=True (Keras 1: pickle_safe) is not supported; "
+                                   "batches are drawn by threads, set workers=N for N threads")
 
 
 def _host(x):

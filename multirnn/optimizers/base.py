@@ -10,6 +10,7 @@ by its own norm, as tf_keras) or `global_clipnorm` (all gradients by their joint
 import numpy as np
 
 from multirnn import backend as K
+from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import keras1_aliases
 
 UNSET = object()  # the default learning_rate: tells `lr=` given alone from both given
@@ -66,8 +67,12 @@ class Optimizer:
         return 0.0
 
     def build(self, variables) -> None:
-        """Create the slots of `variables` now (they are otherwise created at their first update)."""
+        """Create the slots of `variables` now (they are otherwise created at their first update).
+        Slots restored by `set_weights` before this are checked against them before anything is made."""
         new = [v for v in variables if id(v) not in self._slots]
+        if self._pending is not None and new:
+            self._check_slots(self._pending, [tuple(K.int_shape(v)) for _ in self.slot_names for v in new],
+                              " (restored before the first step)")
         for v in new:
             shape, dtype = tuple(K.int_shape(v)), K.dtype(v)
             self._slots[id(v)] = (v, {n: K.variable(np.full(shape, self.slot_initial(n)), dtype=dtype,
@@ -142,35 +147,52 @@ class Optimizer:
         return out + [K.to_numpy(slots[n]) for n in self.slot_names for _, slots in records]
 
     def set_weights(self, weights) -> None:
-        """Restore `get_weights()`; before the first step the slots wait for their variables."""
-        weights = [np.asarray(w) for w in weights]
-        head = 1 + len(self.extra_state())
-        if len(weights) < head or (len(weights) - head) % max(1, len(self.slot_names)):
-            raise ValueError(f"{type(self).__name__}.set_weights: expected {head} state arrays then "
-                             f"{len(self.slot_names)} slot(s) per variable, got {len(weights)} arrays")
+        """Restore `get_weights()`, all checked before anything is set; before the first step the slots
+        wait for their variables (and are checked when those come)."""
+        where = f"{type(self).__name__}.set_weights"
+        weights = [np.asarray(K.to_numpy(w) if K.is_tensor(w) else w) for w in weights]
+        extra = [np.asarray(x) for x in self.extra_state()]
+        head, per = 1 + len(extra), max(1, len(self.slot_names))
+        if len(weights) < head or (len(weights) - head) % per or (len(weights) > head and not self.slot_names):
+            raise InvalidArgumentError(f"{where}: expected {head} state array(s) then {len(self.slot_names)} "
+                                       f"slot(s) per variable, got {len(weights)} arrays")
+        iterations = _step_count(weights[0], where)
+        for i, (given, current) in enumerate(zip(weights[1:head], extra), start=1):
+            if given.shape != current.shape or given.dtype.kind not in "fiu":
+                raise InvalidArgumentError(f"{where}: state array {i} must be a number of shape {current.shape}, "
+                                           f"got {given.dtype} of shape {given.shape}")
         slots = weights[head:]
-        if not slots:
-            pass  # saved before any step: the slots keep their initial values
-        elif not self._slots:
-            self._pending = slots
-        elif len(slots) != len(self.slot_names) * len(self._slots):
-            raise ValueError(f"{type(self).__name__}.set_weights: this optimizer holds slots for {len(self._slots)} "
-                             f"variable(s), got {len(slots)} slot arrays")
-        else:
+        if slots:
+            self._check_slots(slots, [tuple(K.int_shape(t)) for t in self._slot_targets()] if self._slots else None)
+        if slots and self._slots:
             self._assign_slots(slots)
-        self.iterations = int(weights[0])
+        elif slots:
+            self._pending = slots
+        # no slots: saved before any step, they keep their initial values
+        self.iterations = iterations
         self.set_extra_state(weights[1:head])
 
-    def _assign_slots(self, arrays):
-        targets = [slots[n] for n in self.slot_names for _, slots in self._slots.values()]
-        if len(arrays) != len(targets):
-            raise ValueError(f"{type(self).__name__}.set_weights: saved slots are for {len(arrays)} arrays, "
-                             f"but the variables being trained need {len(targets)}")
-        for target, value in zip(targets, arrays):
-            if tuple(K.int_shape(target)) != value.shape:
-                raise ValueError(f"{type(self).__name__}.set_weights: slot of shape {tuple(K.int_shape(target))} "
-                                 f"got an array of shape {value.shape}")
-        for target, value in zip(targets, arrays):
+    def _slot_targets(self) -> list:
+        return [slots[n] for n in self.slot_names for _, slots in self._slots.values()]
+
+    def _check_slots(self, arrays, shapes, when: str = "") -> None:
+        """Each slot array is floating point and, when `shapes` are known, of the matching count and shape."""
+        where, count = f"{type(self).__name__}.set_weights", len(self.slot_names)
+        if shapes is not None and len(arrays) != len(shapes):
+            raise InvalidArgumentError(f"{where}: the saved slots{when} are {len(arrays)} arrays ({count} slot(s) "
+                                       f"for {len(arrays) // count} variable(s)), but the variables being trained "
+                                       f"need {len(shapes)} ({len(shapes) // count} variable(s))")
+        for k, a in enumerate(arrays):
+            label = f"slot {self.slot_names[k // max(1, len(arrays) // count)]!r} (array {k}){when}"
+            if a.dtype.kind != "f":
+                raise InvalidArgumentError(f"{where}: {label} must be floating point, got dtype {a.dtype}")
+            if shapes is not None and a.shape != shapes[k]:
+                raise InvalidArgumentError(f"{where}: {label} expects shape {shapes[k]}, got an array of shape "
+                                           f"{a.shape}")
+
+    def _assign_slots(self, arrays) -> None:
+        """Assign checked arrays to the slots."""
+        for target, value in zip(self._slot_targets(), arrays):
             K.set_value(target, value)
 
     def get_config(self) -> dict:
@@ -183,3 +205,13 @@ class Optimizer:
     @classmethod
     def from_config(cls, config: dict):
         return cls(**config)
+
+
+def _step_count(value: np.ndarray, where: str) -> int:
+    """The saved iteration count: one non-negative whole number."""
+    ok = value.shape in ((), (1,)) and value.dtype.kind in "fiu" and np.isfinite(value).all()
+    if not ok or value.reshape(()) < 0 or value.reshape(()) != int(value.reshape(())):
+        raise InvalidArgumentError(f"{where}: the first array is the step count, a non-negative whole number; "
+                                   f"got {value.dtype} of shape {value.shape}"
+                                   + (f" = {value.reshape(())}" if value.size == 1 else ""))
+    return int(value.reshape(()))
