@@ -1,12 +1,15 @@
 """Backend selection: `MULTIRNN_BACKEND`, then `multirnn.json`, then numpy.
 
 `current()` is the backend in force; `use(name)` switches it for a block (a context variable,
-so threads and async tasks each keep their own).
+so threads and async tasks each keep their own). A new `threading.Thread` inherits nothing (unless
+Python copies contexts into threads): it starts on the default backend, though a model still runs
+on the backend it was built on; an asyncio task or `contextvars.copy_context().run` keeps its parent's.
 """
 import contextlib
 import contextvars
 import importlib
 import os
+import threading
 
 from . import config, frameworks
 
@@ -15,6 +18,7 @@ _MODULES = {"numpy": "numpy_backend", "cupy": "cupy_backend",
             "tensorflow": "tensorflow_backend", "torch": "torch_backend"}
 _ALIASES = {"tf": "tensorflow", "pytorch": "torch", "np": "numpy"}
 _loaded = {}
+_loading = threading.RLock()  # two threads loading one backend get one object
 _default = None
 _active = contextvars.ContextVar("multirnn_backend", default=None)
 
@@ -43,8 +47,11 @@ def get(name: str):
     name = check_name(name)
     backend = _loaded.get(name)
     if backend is None:
-        module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
-        backend = _loaded[name] = module.create()
+        with _loading:
+            backend = _loaded.get(name)
+            if backend is None:
+                module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
+                backend = _loaded[name] = module.create()
     return backend
 
 

@@ -1,35 +1,92 @@
 """The host random generator behind every random draw, so all backends see the same numbers.
 
 Each draw takes a fresh NumPy `Generator(Philox)`: keyed by an explicit `seed`, or by the
-global seed and a draw counter. The bits never depend on the backend.
+current context's stream, `(seed << 64) | counter`. The bits never depend on the backend.
+
+The stream follows the context, as `backends.use` does: `set_seed` installs a new stream in the
+current thread or asyncio task only, so a job that seeds itself draws the same numbers alone or
+beside other threads. A new `threading.Thread` inherits nothing (unless Python copies contexts
+into threads): its stream is unseeded (seeded from entropy on first draw) until it calls
+`set_seed`. A copied context (an asyncio task, `asyncio.to_thread`, `contextvars.copy_context().run`)
+shares its parent's stream, drawing from the same counter, until it seeds itself.
 """
+import collections.abc
+import contextvars
 import threading
 
 import numpy as np
 
-_lock = threading.Lock()
-_state = {"seed": None, "counter": 0}
+
+class _Stream:
+    """One seeded sequence of draws: the seed, the next counter value, a lock for shared use."""
+    __slots__ = ("seed", "counter", "lock")
+
+    def __init__(self, seed=None, counter=0):
+        self.seed, self.counter, self.lock = seed, int(counter), threading.Lock()
+
+    def next_key(self) -> int:
+        with self.lock:
+            if self.seed is None:
+                self.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+            key = (self.seed << 64) | self.counter
+            self.counter += 1
+        return key
+
+
+_stream = contextvars.ContextVar("multirnn_random_stream", default=None)
+
+
+def _current() -> _Stream:
+    """The stream of this context, an unseeded one installed here on first use."""
+    stream = _stream.get()
+    if stream is None:
+        stream = _Stream()
+        _stream.set(stream)
+    return stream
 
 
 def set_seed(seed: int) -> None:
-    """Fix the global seed; draws without their own seed become reproducible from here."""
+    """Seed this thread's or task's stream; its draws without their own seed become reproducible."""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"set_random_seed: expected a non-negative int, got {seed!r}")
-    with _lock:
-        _state["seed"] = int(seed)
-        _state["counter"] = 0
+    _stream.set(_Stream(int(seed)))
 
 
 def generator(seed=None) -> np.random.Generator:
-    """A Philox generator for one draw: from `seed` if given, else from the global sequence."""
+    """A Philox generator for one draw: from `seed` if given, else the next of this context's stream."""
     if seed is not None:
         return np.random.Generator(np.random.Philox(int(seed)))
-    with _lock:
-        if _state["seed"] is None:
-            _state["seed"] = int(np.random.SeedSequence().entropy % (2 ** 63))
-        key, count = _state["seed"], _state["counter"]
-        _state["counter"] += 1
-    return np.random.Generator(np.random.Philox(key=(key << 64) | count))
+    return np.random.Generator(np.random.Philox(key=_current().next_key()))
+
+
+class _StateView(collections.abc.MutableMapping):
+    """`seed` and `counter` of this context's stream as a dict; a write installs a new stream."""
+    _KEYS = ("seed", "counter")
+
+    def __getitem__(self, key):
+        if key not in self._KEYS:
+            raise KeyError(key)
+        stream = _stream.get()
+        return getattr(stream, key) if stream is not None else (None if key == "seed" else 0)
+
+    def __setitem__(self, key, value):
+        if key not in self._KEYS:
+            raise KeyError(key)
+        values = {k: self[k] for k in self._KEYS}
+        values[key] = value
+        _stream.set(_Stream(values["seed"], values["counter"]))
+
+    def __delitem__(self, key):
+        raise TypeError("the random stream's state keys cannot be deleted")
+
+    def __iter__(self):
+        return iter(self._KEYS)
+
+    def __len__(self):
+        return len(self._KEYS)
+
+
+_state = _StateView()
 
 
 def uniform(shape, minval, maxval, seed=None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Host-side helpers: the global seed, one-hot labels, padding sequences, plotting a history, and the
+"""Host-side helpers: the random seed, one-hot labels, padding sequences, plotting a history, and the
 `Sequence` of batches that `fit_generator` and friends take."""
 import typing
 from typing import Optional
@@ -9,8 +9,8 @@ from multirnn import backend as K
 
 
 def set_random_seed(seed: int) -> None:
-    """Fix the global seed of every random draw (initial weights, dropout masks, shuffling):
-    the same seed gives the same numbers on every backend."""
+    """Seed every random draw (initial weights, dropout masks, shuffling) of this thread or asyncio task:
+    the same seed gives the same numbers on every backend, whatever other threads draw meanwhile."""
     K.set_random_seed(seed)
 
 
