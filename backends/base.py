@@ -6,11 +6,18 @@ elementwise math, reductions, shape ops, `sigmoid/tanh/relu/elu/softplus/softmax
 """
 import numpy as np
 
-from . import config, host_random
+from multirnn.errors import InvalidArgumentError, ShapeError
+
+from . import checks, config, guards, host_random
 
 
 class Backend:
+    """The K contract; every method named in `guards.CHECKS` validates its arguments before it runs."""
     name = "base"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        guards.install(cls)
 
     # ---- configuration (global, shared by all backends)
     floatx = staticmethod(config.floatx)
@@ -40,6 +47,19 @@ class Backend:
     def count_params(self, x) -> int:
         return int(np.prod(self.int_shape(x)))
 
+    def host_array(self, x):
+        """The values of `x` as a host NumPy array, or None where they are not known yet (a traced graph)."""
+        return np.asarray(self.to_numpy(x))
+
+    # ---- argument checks the front end shares (losses, metrics)
+    def check_broadcast(self, op, *tensors, names=None) -> None:
+        """A ShapeError naming `op` (and `names`, one per tensor) unless the shapes broadcast together."""
+        checks.broadcast(op, *tensors, names=names)
+
+    def check_sparse_labels(self, op, labels, output) -> None:
+        """A ShapeError naming `op` unless `labels` have the shape (...) or (..., 1) of `output` (..., classes)."""
+        checks.sparse_labels(op, labels, output)
+
     # ---- random: drawn on the host so every backend gets the same bits
     def random_uniform(self, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
         return self.constant(host_random.uniform(shape, minval, maxval, seed), dtype)
@@ -56,7 +76,7 @@ class Backend:
     def dropout_mask(self, shape, level, dtype=None, seed=None):
         """Inverted-dropout mask: 1/(1-level) where kept, 0 where dropped."""
         if not 0.0 <= level < 1.0:
-            raise ValueError(f"dropout: level must be in [0, 1), got {level!r}")
+            raise InvalidArgumentError(f"dropout: level must be in [0, 1), got {level!r}")
         keep = host_random.binomial(shape, 1.0 - level, seed) / (1.0 - level)
         return self.constant(keep, dtype)
 
@@ -65,7 +85,7 @@ class Backend:
         shape = self.int_shape(x)
         if noise_shape is not None:
             if len(noise_shape) != len(shape):
-                raise ValueError(f"dropout: noise_shape {tuple(noise_shape)} must have rank {len(shape)} "
+                raise ShapeError(f"dropout: noise_shape {tuple(noise_shape)} must have rank {len(shape)} "
                                  f"like the input of shape {shape}")
             shape = tuple(s if n is None else n for n, s in zip(noise_shape, shape))
         if level == 0:
@@ -93,12 +113,12 @@ class Backend:
         shape = self.int_shape(x)
         axis = axis % len(shape)
         if count < 1 or shape[axis] % count:
-            raise ValueError(f"split: axis {axis} of size {shape[axis]} does not divide into {count} equal parts")
+            raise ShapeError(f"split: axis {axis} of size {shape[axis]} does not divide into {count} equal parts")
         return axis, shape[axis] // count
 
     def mean(self, x, axis=None, keepdims=False):
         shape = self.int_shape(x)
-        axes = range(len(shape)) if axis is None else ([axis] if isinstance(axis, int) else axis)
+        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, (list, tuple)) else [axis])
         count = int(np.prod([shape[a] for a in axes]))
         return self.sum(x, axis, keepdims) / float(count)
 
@@ -120,6 +140,7 @@ class Backend:
             return chosen() if callable(chosen) else chosen
         then_value = then_expression() if callable(then_expression) else then_expression
         else_value = else_expression() if callable(else_expression) else else_expression
+        checks.switch(condition, then_value, else_value)
         if self.dtype(condition) != "bool":
             condition = self.not_equal(condition, 0)
         cond_ndim, value_ndim = self.ndim(condition), self.ndim(then_value)
@@ -139,7 +160,7 @@ class Backend:
     def repeat(self, x, n: int):
         """(batch, dim) -> (batch, n, dim)."""
         if self.ndim(x) != 2:
-            raise ValueError(f"repeat: expected a 2D tensor, got shape {self.int_shape(x)}")
+            raise ShapeError(f"repeat: expected a 2D tensor, got shape {self.int_shape(x)}")
         return self.tile(self.expand_dims(x, 1), (1, n, 1))
 
     def flatten(self, x):
@@ -156,8 +177,6 @@ class Backend:
         if isinstance(axes, int):
             axes = (axes, axes)
         ax, ay = [a % n for a, n in zip(axes, (x_ndim, y_ndim))]
-        if ax == 0 or ay == 0:
-            raise ValueError("batch_dot: cannot contract over the batch axis")
         if x_ndim == 2 and y_ndim == 2:
             return self.sum(x * y, axis=1, keepdims=True)
         x = self._move_axis_last(x, ax)
@@ -324,3 +343,6 @@ class Backend:
             outputs.append(output)
             states, previous = new_states, output
         return outputs[-1], self.stack(outputs, axis=1), states
+
+
+guards.install(Backend)

@@ -10,6 +10,7 @@ _FLOAT_TYPES = ("float16", "float32", "float64")
 _settings = {"floatx": "float32", "epsilon": 1e-7, "fast_paths": True}
 _learning_phase = contextvars.ContextVar("multirnn_learning_phase", default=0)
 _fast_paths = contextvars.ContextVar("multirnn_fast_paths", default=None)
+_floatx_pin = contextvars.ContextVar("multirnn_floatx_pin", default=None)
 _FALSE = ("0", "false", "no", "off")
 _user_errors = {}
 
@@ -44,7 +45,17 @@ def _check_user_file() -> None:
 def floatx() -> str:
     """The default float type; a bad `multirnn.json` is reported here (after `set_floatx`, only its other keys)."""
     _check_user_file()
-    return _settings["floatx"]
+    return _floatx_pin.get() or _settings["floatx"]
+
+
+@contextlib.contextmanager
+def pin_floatx():
+    """Keep this thread's floatx fixed for a block (a model call), whatever another thread sets meanwhile."""
+    token = _floatx_pin.set(floatx())
+    try:
+        yield
+    finally:
+        _floatx_pin.reset(token)
 
 
 def _floatx_problem(value):
@@ -59,6 +70,8 @@ def set_floatx(value: str) -> None:
         raise ValueError(f"set_floatx: {problem}")
     _user_errors.pop("floatx", None)
     _settings["floatx"] = value
+    if _floatx_pin.get() is not None:  # inside a pinned block the change applies to this thread at once
+        _floatx_pin.set(value)
 
 
 def epsilon() -> float:

@@ -142,6 +142,10 @@ class TensorflowBackend(Backend):
     def to_numpy(self, x) -> numpy.ndarray:
         return x.numpy() if isinstance(x, _TF) else numpy.asarray(x)
 
+    def host_array(self, x):
+        """Host values, or None while a `tf.function` is being traced (its tensors have none yet)."""
+        return numpy.asarray(self.to_numpy(x)) if tf.executing_eagerly() else None
+
     def set_value(self, var: "tf.Variable", value) -> None:
         """Assign `value` (cast to the variable's dtype) in place; the shape must match."""
         value, name = self.constant(value, var.dtype), var.name.rsplit(":", 1)[0]

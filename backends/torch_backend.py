@@ -341,11 +341,8 @@ class TorchBackend(Backend):
         return x
 
     def squeeze(self, x, axis):
-        """Remove `axis` (int, tuple or None for every size-1 axis); an error if its size is not 1."""
+        """Remove `axis` (int, tuple or None for every size-1 axis; checks.squeeze refuses others)."""
         axes = tuple(i for i, n in enumerate(x.shape) if n == 1) if axis is None else _axes(axis, x.ndim)
-        if any(x.shape[a] != 1 for a in axes):
-            raise ValueError(f"squeeze: cannot remove axis {axis} of shape {tuple(x.shape)}: "
-                             "its size is not 1")
         return torch.squeeze(x, axes)
 
     def reverse(self, x, axes):

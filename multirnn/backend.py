@@ -38,10 +38,11 @@ def current_name() -> str:
 
 
 def on_own_backend(method: Callable) -> Callable:
-    """Run a layer's or model's method under the backend it was created on (`self.backend_name`)."""
+    """Run a layer's or model's method under the backend it was created on (`self.backend_name`), with
+    floatx fixed for the call: `set_floatx` in another thread cannot change a running fit."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with _backends.use(self.backend_name):
+        with _backends.use(self.backend_name), _config.pin_floatx():
             return method(self, *args, **kwargs)
     return run
 

@@ -3,6 +3,7 @@
 
 class MultirnnError(Exception):
     """The root of every error multirnn raises on purpose."""
+    ag_pass_through = True  # inside a tf.function, AutoGraph re-raises it as it is (not as a StagingError)
 
 
 class InvalidArgumentError(MultirnnError, ValueError):

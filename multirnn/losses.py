@@ -4,23 +4,36 @@ Each `loss(y_true, y_pred)` reduces only the last axis (or, for the crossentropi
 class axis): per-sample values of shape (batch,) for outputs (batch, d), (batch, time) for
 sequence outputs. The model averages what is left (and applies sample weights).
 """
+import functools
 from typing import Callable
 
 from multirnn import backend as K
+
+
+def _broadcasting(fn):
+    """The loss after a check that y_true and y_pred broadcast together (Keras 2): a ShapeError naming it."""
+    @functools.wraps(fn)
+    def loss(y_true, y_pred):
+        K.check_broadcast(fn.__name__, y_true, y_pred, names=("y_true", "y_pred"))
+        return fn(y_true, y_pred)
+    return loss
 
 
 def _cast_like(y_true, y_pred):
     return K.cast(y_true, K.dtype(y_pred)) if K.dtype(y_true) != K.dtype(y_pred) else y_true
 
 
+@_broadcasting
 def mean_squared_error(y_true, y_pred):
     return K.mean(K.square(y_pred - _cast_like(y_true, y_pred)), axis=-1)
 
 
+@_broadcasting
 def mean_absolute_error(y_true, y_pred):
     return K.mean(K.abs(y_pred - _cast_like(y_true, y_pred)), axis=-1)
 
 
+@_broadcasting
 def mean_absolute_percentage_error(y_true, y_pred):
     """100 · mean |(y − ŷ) / max(|y|, epsilon)|."""
     y_true = _cast_like(y_true, y_pred)
@@ -28,6 +41,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
     return 100.0 * K.mean(diff, axis=-1)
 
 
+@_broadcasting
 def mean_squared_logarithmic_error(y_true, y_pred):
     """mean (log(max(ŷ, eps) + 1) − log(max(y, eps) + 1))²."""
     y_true = _cast_like(y_true, y_pred)
@@ -42,16 +56,19 @@ def _signed_labels(y_true):
     return K.switch(binary, 2.0 * y_true - 1.0, y_true)
 
 
+@_broadcasting
 def squared_hinge(y_true, y_pred):
     y_true = _signed_labels(_cast_like(y_true, y_pred))
     return K.mean(K.square(K.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
 
 
+@_broadcasting
 def hinge(y_true, y_pred):
     y_true = _signed_labels(_cast_like(y_true, y_pred))
     return K.mean(K.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
 
 
+@_broadcasting
 def categorical_hinge(y_true, y_pred):
     """max(0, 1 + max((1 − y)·ŷ) − sum(y·ŷ))."""
     y_true = _cast_like(y_true, y_pred)
@@ -60,6 +77,7 @@ def categorical_hinge(y_true, y_pred):
     return K.maximum(neg - pos + 1.0, 0.0)
 
 
+@_broadcasting
 def logcosh(y_true, y_pred):
     """mean log(cosh(ŷ − y)), computed as x + softplus(−2x) − log 2 (log 2 in full precision;
     tf_keras rounds it to float32 first, a 2e-9 difference in float64)."""
@@ -67,6 +85,7 @@ def logcosh(y_true, y_pred):
     return K.mean(x + K.softplus(-2.0 * x) - 0.6931471805599453, axis=-1)
 
 
+@_broadcasting
 def binary_crossentropy(y_true, y_pred):
     return K.mean(K.binary_crossentropy(_cast_like(y_true, y_pred), y_pred), axis=-1)
 
@@ -80,16 +99,19 @@ def sparse_categorical_crossentropy(y_true, y_pred):
     return K.sparse_categorical_crossentropy(y_true, y_pred)
 
 
+@_broadcasting
 def kullback_leibler_divergence(y_true, y_pred):
     y_true = K.clip(_cast_like(y_true, y_pred), K.epsilon(), 1.0)
     y_pred = K.clip(y_pred, K.epsilon(), 1.0)
     return K.sum(y_true * K.log(y_true / y_pred), axis=-1)
 
 
+@_broadcasting
 def poisson(y_true, y_pred):
     return K.mean(y_pred - _cast_like(y_true, y_pred) * K.log(y_pred + K.epsilon()), axis=-1)
 
 
+@_broadcasting
 def cosine_proximity(y_true, y_pred):
     """−(cosine similarity) over the last axis: −1 when the vectors point the same way."""
     y_true = K.l2_normalize(_cast_like(y_true, y_pred), axis=-1)

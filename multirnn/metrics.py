@@ -17,17 +17,20 @@ def _matches(a, b):
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """mean over the last axis of [y == (ŷ > threshold)]."""
+    K.check_broadcast("binary_accuracy", y_true, y_pred, names=("y_true", "y_pred"))
     y_pred = K.cast(K.greater(y_pred, threshold), K.dtype(y_pred))
     return K.mean(_matches(K.cast(y_true, K.dtype(y_pred)), y_pred), axis=-1)
 
 
 def categorical_accuracy(y_true, y_pred):
     """[argmax y == argmax ŷ] over the last axis."""
+    K.check_broadcast("categorical_accuracy", y_true, y_pred, names=("y_true", "y_pred"))
     return _matches(K.argmax(y_true, axis=-1), K.argmax(y_pred, axis=-1))
 
 
-def _sparse_labels(y_true, y_pred):
+def _sparse_labels(y_true, y_pred, name):
     """Integer labels with the rank of y_pred minus one ((batch, 1) becomes (batch,))."""
+    K.check_sparse_labels(name, y_true, y_pred)
     if K.ndim(y_true) == K.ndim(y_pred):
         y_true = K.squeeze(y_true, -1)
     return K.cast(y_true, "int64")
@@ -35,7 +38,8 @@ def _sparse_labels(y_true, y_pred):
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """[y == argmax ŷ] for integer labels y."""
-    return _matches(_sparse_labels(y_true, y_pred), K.cast(K.argmax(y_pred, axis=-1), "int64"))
+    labels = _sparse_labels(y_true, y_pred, "sparse_categorical_accuracy")
+    return _matches(labels, K.cast(K.argmax(y_pred, axis=-1), "int64"))
 
 
 def _in_top_k(y_pred, labels, k):
@@ -49,11 +53,12 @@ def _in_top_k(y_pred, labels, k):
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """[the class of y is among the k highest scores of ŷ]."""
+    K.check_broadcast("top_k_categorical_accuracy", y_true, y_pred, names=("y_true", "y_pred"))
     return _in_top_k(y_pred, K.argmax(y_true, axis=-1), k)
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
-    return _in_top_k(y_pred, _sparse_labels(y_true, y_pred), k)
+    return _in_top_k(y_pred, _sparse_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy"), k)
 
 
 _METRICS = {f.__name__: f for f in (binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,

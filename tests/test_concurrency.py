@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import BACKENDS
 
-from multirnn import backends, utils
+from multirnn import backends, callbacks, utils
 from multirnn.backends import host_random
 from multirnn.layers import LSTM, Dense
 from multirnn.models import Sequential
@@ -135,3 +135,31 @@ def test_asyncio_tasks_that_seed_themselves_do_not_interfere():
     host_random.set_seed(1)
     alone = np.concatenate([host_random.uniform((2,), 0, 1) for _ in range(3)])
     assert np.array_equal(a, alone) and np.array_equal(b, alone) and not np.array_equal(c, alone)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_floatx_in_another_thread_does_not_change_a_running_fit(backend):
+    """A fit keeps the floatx it started with; the other thread's choice applies from its next call."""
+    from multirnn.backends import config
+    x, y = np.random.default_rng(0).standard_normal((8, 4, 3)), np.random.default_rng(1).standard_normal((8, 2))
+    started, changed = threading.Event(), threading.Event()
+
+    class Switch(callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            if not started.is_set():  # the other thread changes floatx between this fit's batches
+                started.set()
+                changed.wait(10)
+    with backends.use(backend) as K:
+        model = Sequential([LSTM(2, input_shape=(4, 3))])
+        model.compile("sgd", "mse")
+    thread = threading.Thread(target=lambda: (started.wait(10), config.set_floatx("float64"), changed.set()))
+    thread.start()
+    try:
+        with backends.use(backend) as K:
+            history = model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[Switch()])
+            assert all(np.isfinite(history.history["loss"]))
+            assert {str(K.dtype(w)) for w in model.weights} == {"float32"}
+    finally:
+        thread.join()
+        config.set_floatx("float32")
+    assert changed.is_set()

@@ -407,7 +407,8 @@ def test_setters_check_their_values():
 
 ALLOWED = (MultirnnError, ValueError, TypeError)
 OWNERS = ("Model", "Dense", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Embedding", "Dropout",
-          "Input")
+          "Input", "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+          "mean_squared_error")  # K names the loss that refused its labels
 CELLS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 
 
