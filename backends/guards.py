@@ -36,16 +36,19 @@ def _binary(fn, op):
     return checked
 
 
+def _axis_fits(x, axis) -> bool:
+    """The common valid case in a few comparisons: one int axis within the rank."""
+    try:
+        rank = len(x.shape)
+        return type(axis) is int and -rank <= axis < rank
+    except FAILS:
+        return False
+
+
 def _reduction(fn, op):
     def checked(self, x, axis=None, keepdims=False):
-        if axis is not None:
-            try:
-                rank = len(x.shape)
-                fine = type(axis) is int and -rank <= axis < rank
-            except FAILS:
-                fine = False
-            if not fine:
-                checks.axes_of(op, x, axis)
+        if axis is not None and not _axis_fits(x, axis):
+            checks.axes_of(op, x, axis)
         return fn(self, x, axis=axis, keepdims=keepdims)
     return checked
 
@@ -53,12 +56,7 @@ def _reduction(fn, op):
 def _one_axis(fn, op, default, none):
     def checked(self, x, axis=default):
         if not (none and axis is None):
-            try:
-                rank = len(x.shape)
-                fine = type(axis) is int and -rank <= axis < rank
-            except FAILS:
-                fine = False
-            if not fine:
+            if not _axis_fits(x, axis):
                 shape = checks.shape_of(x)
                 if shape is not None:
                     checks.check_axis(op, axis, shape)
