@@ -157,7 +157,7 @@ _NAMES = {
 
 
 def get(identifier, where: str = "initializer"):
-    """An initializer from a name, an object or a callable `(shape) -> array`."""
+    """An initializer from a name, an object, a bare Initializer class or a callable `(shape) -> array`."""
     if isinstance(identifier, str):
         key = identifier.lower()
         if key not in _NAMES:
@@ -165,6 +165,8 @@ def get(identifier, where: str = "initializer"):
         return _NAMES[key]()
     if isinstance(identifier, dict):
         return serialize_get(identifier, where)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()  # a bare class, as tf.keras accepts `tf.ones_initializer`
     if callable(identifier):
         return identifier
     raise TypeError(f"{where}: expected an initializer name or object, got {identifier!r}")

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from multirnn import backends, initializers, layers
 from multirnn.layers import Input
 from multirnn.optimizers import SGD
@@ -222,3 +223,16 @@ def test_keras1_spellings_convert_their_values():
     assert SGD(lr=0.25).learning_rate == 0.25
     with pytest.raises(TypeError, match="got both 'lr' \\(Keras 1\\) and 'learning_rate'"):
         SGD(learning_rate=0.1, lr=0.2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_initializers_given_as_bare_classes(backend):
+    with backends.use(backend):
+        lstm = layers.LSTM(3, recurrent_initializer=initializers.Ones, kernel_initializer=initializers.Zeros,
+                           bias_initializer=initializers.Ones, unit_forget_bias=False)
+        lstm.build((2, 4, 5))
+        kernel, recurrent, bias = lstm.get_weights()
+        again = layers.deserialize(layers.serialize(lstm))
+        again.build((2, 4, 5))
+    assert not kernel.any() and (recurrent == 1).all() and (bias == 1).all()
+    assert all((a == b).all() for a, b in zip(again.get_weights(), lstm.get_weights()))
