@@ -47,9 +47,10 @@ class Backend:
     def count_params(self, x) -> int:
         return int(np.prod(self.int_shape(x)))
 
-    def host_array(self, x):
-        """The values of `x` as a host NumPy array, or None where they are not known yet (a traced graph)."""
-        return np.asarray(self.to_numpy(x))
+    def host_check(self, x, check) -> None:
+        """Run `check(values of x as a host NumPy array)`, which raises when they are wrong. A compiled
+        step runs its checks on the host after each call, before anything it computed is used."""
+        check(np.asarray(self.to_numpy(x)))
 
     # ---- argument checks the front end shares (losses, metrics)
     def check_broadcast(self, op, *tensors, names=None) -> None:
@@ -61,24 +62,27 @@ class Backend:
         checks.sparse_labels(op, labels, output)
 
     # ---- random: drawn on the host so every backend gets the same bits
+    def host_draw(self, kind: str, shape, params: tuple, seed, dtype):
+        """A tensor of one host draw (`host_random.draw`); compiled steps feed these in as arguments."""
+        return self.constant(host_random.draw(kind, shape, params, seed), dtype)
+
     def random_uniform(self, shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-        return self.constant(host_random.uniform(shape, minval, maxval, seed), dtype)
+        return self.host_draw("uniform", shape, (minval, maxval), seed, dtype)
 
     def random_normal(self, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        return self.constant(host_random.normal(shape, mean, stddev, seed), dtype)
+        return self.host_draw("normal", shape, (mean, stddev), seed, dtype)
 
     def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        return self.constant(host_random.truncated_normal(shape, mean, stddev, seed), dtype)
+        return self.host_draw("truncated_normal", shape, (mean, stddev), seed, dtype)
 
     def random_binomial(self, shape, p=0.0, dtype=None, seed=None):
-        return self.constant(host_random.binomial(shape, p, seed), dtype)
+        return self.host_draw("binomial", shape, (p,), seed, dtype)
 
     def dropout_mask(self, shape, level, dtype=None, seed=None):
         """Inverted-dropout mask: 1/(1-level) where kept, 0 where dropped."""
         if not 0.0 <= level < 1.0:
             raise InvalidArgumentError(f"dropout: level must be in [0, 1), got {level!r}")
-        keep = host_random.binomial(shape, 1.0 - level, seed) / (1.0 - level)
-        return self.constant(keep, dtype)
+        return self.host_draw("dropout", shape, (level,), seed, dtype)
 
     def dropout(self, x, level, noise_shape=None, seed=None):
         """Drop entries of `x` with probability `level`, scaling the rest by 1/(1-level)."""
@@ -299,6 +303,11 @@ class Backend:
     def fused_recurrence(self, cell, projected, initial_states, recurrent_kernel, recurrent_bias, recurrent_masks,
                          mask, activation, recurrent_activation, go_backwards, reset_after):
         """The recurrence over projected inputs as one op (backends with a fused kernel override this)."""
+        return None
+
+    def compiled_step(self, fn):
+        """`fn` compiled for repeated calls with the same signature, or None when this backend runs it as it
+        is (eager NumPy, CuPy and torch gain nothing from a trace); the numbers must be `fn`'s own."""
         return None
 
     # ---- the time loop, written once

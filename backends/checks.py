@@ -258,8 +258,12 @@ def switch(condition, then_value, else_value):
 
 def labels(K, op, values, classes, noun, nouns):
     """Class indices must be numbers, whole (2.0 is 2) and in [0, classes)."""
-    values = K.host_array(values)
-    if values is None or not values.size:
+    K.host_check(values, lambda host: label_values(op, host, classes, noun, nouns))
+
+
+def label_values(op, values, classes, noun, nouns):
+    """`labels` on host values."""
+    if not values.size:
         return
     if values.dtype.kind not in "biuf":
         raise DTypeError(f"{op}: {nouns} must be integers (or whole floats), got dtype {values.dtype}")

@@ -53,7 +53,10 @@ def set_seed(seed: int) -> None:
 
 
 def generator(seed=None) -> np.random.Generator:
-    """A Philox generator for one draw: from `seed` if given, else the next of this context's stream."""
+    """A Philox generator for one draw: from `seed` if given, else the next of this context's stream.
+    `seed` may be a function returning the seed (or None), called once, for this draw."""
+    if callable(seed):
+        seed = seed()
     if seed is not None:
         return np.random.Generator(np.random.Philox(int(seed)))
     return np.random.Generator(np.random.Philox(key=_current().next_key()))
@@ -110,3 +113,17 @@ def truncated_normal(shape, mean, stddev, seed=None) -> np.ndarray:
 
 def binomial(shape, p, seed=None) -> np.ndarray:
     return (generator(seed).random(size=tuple(shape)) < p).astype(np.float64)
+
+
+def dropout(shape, level, seed=None) -> np.ndarray:
+    """Inverted-dropout mask: 1/(1-level) where kept (probability 1-level), 0 where dropped."""
+    return binomial(shape, 1.0 - level, seed) / (1.0 - level)
+
+
+DRAWS = {"uniform": uniform, "normal": normal, "truncated_normal": truncated_normal, "binomial": binomial,
+         "dropout": dropout}
+
+
+def draw(kind: str, shape, params: tuple, seed=None) -> np.ndarray:
+    """One draw of `kind` (a key of DRAWS) with its parameters, as float64 host values."""
+    return DRAWS[kind](shape, *params, seed)

@@ -13,7 +13,7 @@ from .base import Backend
 
 tf = frameworks.require("tensorflow")
 
-from . import tensorflow_compiled  # noqa: E402  (needs tensorflow, required just above)
+from . import tensorflow_compiled, tensorflow_steps  # noqa: E402  (need tensorflow, required just above)
 
 _TF = (tf.Tensor, tf.Variable)
 
@@ -142,9 +142,13 @@ class TensorflowBackend(Backend):
     def to_numpy(self, x) -> numpy.ndarray:
         return x.numpy() if isinstance(x, _TF) else numpy.asarray(x)
 
-    def host_array(self, x):
-        """Host values, or None while a `tf.function` is being traced (its tensors have none yet)."""
-        return numpy.asarray(self.to_numpy(x)) if tf.executing_eagerly() else None
+    def host_check(self, x, check) -> None:
+        """`check` on the host values now; in a compiled step's trace, after each call of the step (in any
+        other traced function the values are never known on the host and the check is skipped)."""
+        if tf.executing_eagerly():
+            check(numpy.asarray(self.to_numpy(x)))
+        else:
+            tensorflow_steps.defer_check(x, check)
 
     def set_value(self, var: "tf.Variable", value) -> None:
         """Assign `value` (cast to the variable's dtype) in place; the shape must match."""
@@ -445,6 +449,16 @@ class TensorflowBackend(Backend):
             return config.decline(f"tensorflow: {reason}")
         return tensorflow_compiled.fused_rnn(self, layer, unroll, spec["inputs"], spec["initial_states"],
                                              spec["input_masks"], spec["recurrent_masks"], spec["mask"])
+
+    # ---- compiled steps (tensorflow_steps.py)
+    def compiled_step(self, fn):
+        """`fn` traced once per signature into a `tf.function`, random draws fed in from the host."""
+        return tensorflow_steps.CompiledStep(fn)
+
+    def host_draw(self, kind, shape, params, seed, dtype):
+        """A host draw; while a compiled step is traced, a slice of its fed-in draws."""
+        traced = tensorflow_steps.traced_draw(kind, shape, params, seed, self._dtype(dtype))
+        return traced if traced is not None else super().host_draw(kind, shape, params, seed, dtype)
 
     # ---- gradients
     def value_and_grad(self, fn, variables, has_aux=False) -> tuple:

@@ -25,7 +25,7 @@ def while_rnn(K, step_function, inputs, initial_states, go_backwards, mask, cons
     if go_backwards:
         time_major = tf.reverse(time_major, [0])
         keep = None if keep is None else tf.reverse(keep, [0])
-    steps = tf.shape(time_major)[0]
+    steps = time_major.shape[0] if time_major.shape[0] is not None else tf.shape(time_major)[0]
     xs = tf.TensorArray(time_major.dtype, size=steps).unstack(time_major)
     keeps = None if keep is None else tf.TensorArray(tf.bool, size=steps).unstack(keep)
     constants, states = list(constants or []), list(initial_states)
@@ -42,7 +42,7 @@ def while_rnn(K, step_function, inputs, initial_states, go_backwards, mask, cons
             new_states = [K.switch(kept, new, old) for new, old in zip(new_states, states)]
         return output, new_states
     first, states = one_step(0, None, states)
-    outputs = tf.TensorArray(first.dtype, size=steps).write(0, first)
+    outputs = tf.TensorArray(first.dtype, size=steps, element_shape=first.shape).write(0, first)
 
     def body(t, previous, states, outputs):
         output, states = one_step(t, previous, states)

@@ -106,7 +106,8 @@ class Layer:
         return var
 
     def next_seed(self):
-        """A seed for the next draw of this layer: derived from `seed=` if given, else global."""
+        """A seed for the next draw of this layer: derived from `seed=` if given, else None (the stream).
+        Random draws take the method itself as their seed and call it when they draw."""
         if self._seed is None:
             return None
         self._seed_draws += 1

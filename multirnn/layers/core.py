@@ -125,7 +125,7 @@ class Dropout(Layer):
     def call(self, inputs, training=None):
         if self.rate == 0.0 or not K.in_train_phase(True, False, training):
             return inputs
-        return K.dropout(inputs, self.rate, self.noise_shape, self.next_seed())
+        return K.dropout(inputs, self.rate, self.noise_shape, self.next_seed)
 
     def get_config(self):
         return dict(super().get_config(), rate=self.rate, noise_shape=self.noise_shape, seed=self._seed)

@@ -42,25 +42,25 @@ class Embedding(Layer):
                                        f"got input of shape {tuple(input_shape)}")
 
     def call(self, inputs):
-        concrete = bool(K.ndim(inputs) and K.int_shape(inputs)[0])
+        if K.ndim(inputs) and K.int_shape(inputs)[0]:
+            K.host_check(inputs, self._check_indices)
         if K.dtype(inputs).startswith("float"):
-            if concrete:
-                self._check_integral(np.asarray(K.to_numpy(inputs)))
             inputs = K.cast(inputs, "int64")
-        if concrete:
-            low, high = int(K.to_numpy(K.min(inputs))), int(K.to_numpy(K.max(inputs)))
+        return K.gather(self.embeddings, inputs)
+
+    def _check_indices(self, values: np.ndarray) -> None:
+        """Indices are whole numbers (3.0 is index 3, as Keras; 1.5 or nan is an error, not a cut) in [0, input_dim)."""
+        if values.dtype.kind == "f":
+            bad = values[~(np.isfinite(values) & (np.floor(values) == values))] if values.size else values
+            if bad.size:
+                raise InvalidArgumentError(f"Embedding {self.name!r}: indices must be integers (whole floats such "
+                                           f"as 3.0 are accepted), got {bad.size} non-integral value(s) such as "
+                                           f"{float(bad[0])!r}")
+        if values.size:
+            low, high = int(values.min()), int(values.max())
             if low < 0 or high >= self.input_dim:
                 raise InvalidArgumentError(f"Embedding {self.name!r}: indices must be in [0, {self.input_dim}), "
                                            f"got values from {low} to {high}")
-        return K.gather(self.embeddings, inputs)
-
-    def _check_integral(self, values: np.ndarray) -> None:
-        """Float indices must be whole numbers (3.0 is index 3, as Keras); 1.5 or nan is an error, not a cut."""
-        bad = values[~(np.isfinite(values) & (np.floor(values) == values))] if values.size else values
-        if bad.size:
-            raise InvalidArgumentError(f"Embedding {self.name!r}: indices must be integers (whole floats such as "
-                                       f"3.0 are accepted), got {bad.size} non-integral value(s) such as "
-                                       f"{float(bad[0])!r}")
 
     def compute_mask(self, inputs, mask=None):
         return K.not_equal(inputs, 0) if self.mask_zero else None

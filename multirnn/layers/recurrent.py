@@ -152,7 +152,7 @@ class Recurrent(Layer):
         if not (0.0 < level < 1.0 and K.in_train_phase(True, False, training)):
             return None
         count = self.gates if self.implementation == 1 else 1
-        return [K.dropout_mask((batch, width), level, K.floatx(), self.next_seed()) for _ in range(count)]
+        return [K.dropout_mask((batch, width), level, K.floatx(), self.next_seed) for _ in range(count)]
 
     # ---- the pieces a step uses
     def input_bias(self):

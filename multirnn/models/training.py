@@ -2,7 +2,9 @@
 
 A training step is `K.value_and_grad` of the loss (model run in the learning phase 1, plus the
 layers' regularization losses), then `optimizer.apply_gradients`, then the weight constraints.
-Everything runs under the backend the model was created under.
+Each step is one Python body that the backend may compile (`K.compiled_step`: TensorFlow traces
+it into a `tf.function`); `compile(run_eagerly=True)` runs it op by op. Everything runs under the
+backend the model was created under.
 """
 import contextlib
 import math
@@ -39,6 +41,7 @@ class Trainer:
     def _init_trainer(self) -> None:
         self.optimizer, self._compiled, self._compile_args = None, None, None
         self.stop_training, self.history = False, None
+        self.run_eagerly = False  # True: every step runs op by op, as written (Keras's debugging switch)
 
     @property
     def owner(self) -> str:
@@ -48,11 +51,15 @@ class Trainer:
     # ---- compile
     @K.on_own_backend
     def compile(self, optimizer, loss=None, metrics=None, loss_weights=None, sample_weight_mode=None,
-                weighted_metrics=None, **kwargs) -> None:
+                weighted_metrics=None, run_eagerly=None, **kwargs) -> None:
         """Choose the optimizer, the loss(es) and metrics (names or objects; lists or dicts per output);
-        `weighted_metrics` are averaged with the sample (and class) weights."""
+        `weighted_metrics` are averaged with the sample (and class) weights. Steps are compiled where the
+        backend compiles them (TensorFlow); `run_eagerly=True` runs them op by op, with the same numbers."""
         if kwargs:
             raise TypeError(f"{self.owner}.compile: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+        if run_eagerly is not None and not isinstance(run_eagerly, (bool, np.bool_)):
+            raise InvalidArgumentError(f"{self.owner}.compile: run_eagerly must be True, False or None, "
+                                       f"got {run_eagerly!r}")
         try:
             self.optimizer = optimizers.get(optimizer)
         except (ValueError, TypeError) as e:
@@ -61,6 +68,8 @@ class Trainer:
                                   sample_weight_mode=sample_weight_mode, custom=current_custom_objects(),
                                   weighted_metrics=weighted_metrics)
         self._compiled = self._resolve_compile()
+        if run_eagerly is not None:
+            self.run_eagerly = bool(run_eagerly)
 
     def _resolve_compile(self):
         names = self.output_names if self.outputs else [self.layers[-1].name] if self.layers else ["output"]
@@ -144,47 +153,98 @@ class Trainer:
             total = total + extra
         return total, (parts, outputs, masks)
 
-    def _step_logs(self, compiled, total, parts, y_t, outputs, masks, sws) -> list:
+    # ---- the steps: one Python body each, run as it is or compiled by the backend (K.compiled_step)
+    def _step(self, kind: str, make):
+        """(what runs step `kind`: its compiled body or the body itself, the body); made again when the
+        trainable weights or the compile settings change."""
+        variables = self.trainable_weights if kind == "train" else []
+        key = (kind, K.current_name(), id(self._compiled), tuple(id(v) for v in variables))
+        steps = self.__dict__.setdefault("_steps", {})
+        if key not in steps:
+            layers = fit_loop.stateful_layers(self)
+            body = make(self._compiled, variables, layers)
+            for old in [k for k in steps if k[0] == kind]:
+                del steps[old]  # made for other weights or settings
+            steps[key] = (body, None if self.run_eagerly else K.compiled_step(body))
+        body, compiled = steps[key]
+        return compiled or body, body
+
+    def _loss_body(self, compiled, variables, layers, training: bool):
+        """The body of a train (with gradients) or test step: (total, parts, metrics, grads, new states)."""
+        names = []
+
+        def body(x_t, y_t, w_t, states):
+            _put_states(layers, states)
+            if training:
+                (total, (parts, outputs, masks)), grads = K.value_and_grad(
+                    lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+            else:
+                (total, (parts, outputs, masks)), grads = self._loss(compiled, x_t, y_t, w_t, False), []
+            records = compiled.metrics(y_t, outputs, masks, [None if w is None else i for i, w in enumerate(w_t)])
+            names[:] = [(n, i) for n, _, _, i in records]  # i: the output whose sample weights apply
+            metrics = [(v, m) for _, v, m, _ in records]
+            return _as_tensor(total), list(parts), metrics, list(grads), [list(l.states) for l in layers]
+        body.metric_names = names
+        return body
+
+    def _logs(self, body, total, parts, metrics, sws) -> tuple:
+        """(loss values, metric records) on the host from a step's results."""
+        compiled = self._compiled
         values = [("loss", float(np.asarray(K.to_numpy(total))))]
         if len(compiled.loss_names) > 1:
             values += [(n, float(np.asarray(K.to_numpy(p)))) for n, p in zip(compiled.loss_names[1:], parts)]
-        metrics = [(n, _host(v), None if m is None else _host(m), None if w is None else np.asarray(w, np.float64))
-                   for n, v, m, w in compiled.metrics(y_t, outputs, masks, sws)]
-        return values, metrics
+        records = [(n, _host(v), None if m is None else _host(m), None if i is None else np.asarray(sws[i], np.float64))
+                   for (n, i), (v, m) in zip(body.metric_names, metrics)]
+        return values, records
 
     def train_step(self, xs, ys, sws, on_nonfinite: str = "skip", where: Optional[str] = None):
         """One gradient step on prepared arrays; returns (loss values, metric records) of the batch.
 
         A loss that is not finite skips the update (states kept), raises, or is applied (`on_nonfinite`)."""
-        compiled = self._compiled
-        x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
+        step, body = self._step("train", lambda c, v, layers: self._loss_body(c, v, layers, True))
         variables = self.trainable_weights
+        layers = fit_loop.stateful_layers(self)
         saved = fit_loop.save_states(self)
-        (total, (parts, outputs, masks)), grads = K.value_and_grad(
-            lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+        total, parts, metrics, grads, states = step(*self._step_inputs(xs, ys, sws, layers))
+        _put_states(layers, states)
         loss = float(np.asarray(K.to_numpy(total)))
         if not math.isfinite(loss) and on_nonfinite != "apply":
             fit_loop.restore_states(saved)
             if on_nonfinite == "raise":
                 raise InvalidArgumentError(f"{where or self.owner + '.train_step'}: the loss is {loss}, not finite; "
                                            "the weights were left unchanged (on_nonfinite='raise')")
-            return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
+            return self._logs(body, total, parts, metrics, sws)
         trainable = {id(v) for v in variables}
         constraints = [(var, fn) for var, fn in self.constraints if id(var) in trainable]
-        self.optimizer.apply_gradients(list(zip(grads, variables)), constraints)
-        return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
+        self.optimizer.apply_gradients(list(zip(grads, variables)), constraints, compiled=not self.run_eagerly)
+        return self._logs(body, total, parts, metrics, sws)
 
     def test_step(self, xs, ys, sws):
         """The loss values and metric records of prepared arrays, without training."""
-        compiled = self._compiled
-        x_t, y_t, w_t = self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws)
-        total, (parts, outputs, masks) = self._loss(compiled, x_t, y_t, w_t, False)
-        return self._step_logs(compiled, total, parts, y_t, outputs, masks, sws)
+        step, body = self._step("test", lambda c, v, layers: self._loss_body(c, v, layers, False))
+        layers = fit_loop.stateful_layers(self)
+        total, parts, metrics, _, states = step(*self._step_inputs(xs, ys, sws, layers))
+        _put_states(layers, states)
+        return self._logs(body, total, parts, metrics, sws)
 
     def predict_step(self, xs) -> list:
         """The outputs for prepared input arrays, as NumPy arrays."""
-        outputs, _ = self._run(self._tensors(xs, self.inputs), False)
+        step, _ = self._step("predict", self._predict_body)
+        layers = fit_loop.stateful_layers(self)
+        outputs, states = step(self._tensors(xs, self.inputs), [list(l.states) for l in layers])
+        _put_states(layers, states)
         return [np.asarray(K.to_numpy(o)) for o in outputs]
+
+    def _predict_body(self, compiled, variables, layers):
+        def body(x_t, states):
+            _put_states(layers, states)
+            outputs, _ = self._run(x_t, False)
+            return outputs, [list(l.states) for l in layers]
+        return body
+
+    def _step_inputs(self, xs, ys, sws, layers) -> tuple:
+        return (self._tensors(xs, self.inputs), self._tensors(ys), self._tensors(sws),
+                [list(l.states) for l in layers])
 
     # ---- public batch methods
     @K.on_own_backend
@@ -343,6 +403,17 @@ def _threads_only(where: str, use_multiprocessing) -> None:
 
 def _host(x):
     return np.asarray(K.to_numpy(x), dtype=np.float64)
+
+
+def _as_tensor(x):
+    """A step's total loss as a tensor (a model without losses adds up to the float 0.0)."""
+    return x if K.is_tensor(x) else K.constant(x)
+
+
+def _put_states(layers, states) -> None:
+    """Give each stateful layer its states (a compiled step's results, or its arguments while traced)."""
+    for layer, values in zip(layers, states):
+        layer.states = list(values)
 
 
 def _scalars(values, metrics):

@@ -43,6 +43,7 @@ class Optimizer:
         self.iterations = 0
         self._slots = {}       # id(variable) -> (variable, {slot name: K.variable})
         self._pending = None   # slot arrays from set_weights, waiting for their variables
+        self._compiled_updates = {}  # (backend, variables, constraints) -> compiled update_variables, or None
 
     # ---- hyperparameters
     @property
@@ -98,22 +99,47 @@ class Optimizer:
             grads = [g * c / K.maximum(norm, c) for g in grads]
         return grads
 
-    def apply_gradients(self, grads_and_vars, constraints=None) -> int:
+    def apply_gradients(self, grads_and_vars, constraints=None, compiled: bool = False) -> int:
         """Update each variable in place from its gradient (None gradients are skipped); then
-        apply `constraints`, (variable, fn) pairs as in `Layer.constraints`. Returns iterations."""
+        apply `constraints`, (variable, fn) pairs as in `Layer.constraints`. Returns iterations.
+
+        The host part (slots, coefficients, the step count) runs here; the variable updates run in
+        `update_variables`, compiled by the backend when `compiled` and the backend compiles steps."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         variables = [v for _, v in pairs]
         grads = [g if K.is_tensor(g) else K.constant(np.asarray(g), K.dtype(v)) for g, v in pairs]
         self.build(variables)
         coefficients = self.coefficients(self.current_lr(), self.iterations + 1)
-        by_id = {id(v): fn for v, fn in (constraints or [])}
-        for g, v in zip(self._clip(grads), variables):
-            self.update_variable(v, g, self._slots[id(v)][1], coefficients)
-            if id(v) in by_id:
-                K.update(v, by_id[id(v)](v))
+        updated = {id(v) for v in variables}
+        constraints = [(v, fn) for v, fn in (constraints or []) if id(v) in updated]
+        update = self._compiled_update(variables, constraints) if compiled else None
+        if update is None:
+            self.update_variables(grads, variables, coefficients, constraints)
+        else:
+            update(grads, coefficients)
         self.finish_step(coefficients)
         self.iterations += 1
         return self.iterations
+
+    def _compiled_update(self, variables, constraints):
+        """`update_variables` of these variables compiled by the backend, or None where it is not."""
+        key = (K.current_name(), tuple(id(v) for v in variables), tuple((id(v), id(fn)) for v, fn in constraints))
+        if key not in self._compiled_updates:
+            self._compiled_updates[key] = K.compiled_step(
+                lambda grads, coefficients: self.update_variables(grads, variables, coefficients, constraints))
+        return self._compiled_updates[key]
+
+    def update_variables(self, grads, variables, coefficients: dict, constraints) -> None:
+        """The device part of a step: clip, update every variable and its slots, apply the constraints.
+        Coefficients given as tensors (a compiled step's arguments) are cast to each variable's dtype."""
+        by_id, by_dtype = {id(v): fn for v, fn in constraints}, {}
+        for g, v in zip(self._clip(grads), variables):
+            dtype = K.dtype(v)
+            if dtype not in by_dtype:
+                by_dtype[dtype] = {k: K.cast(x, dtype) if K.is_tensor(x) else x for k, x in coefficients.items()}
+            self.update_variable(v, g, self._slots[id(v)][1], by_dtype[dtype])
+            if id(v) in by_id:
+                K.update(v, by_id[id(v)](v))
 
     def minimize(self, loss_fn, variables, constraints=None):
         """One step on the scalar `loss_fn()`; returns the loss value before the step."""

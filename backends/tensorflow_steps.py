@@ -1,0 +1,130 @@
+"""Compiled steps on TensorFlow: a model's training, test or predict step traced into a `tf.function`.
+
+The step is the front end's own Python function, the one the eager path runs, traced once per input
+signature (structure, shapes and dtypes; Python floats such as the optimizer's coefficients go in
+as float64 scalars, so they never retrace). K's ops read static shapes, as they do eagerly, so a
+new batch size is a new signature: an epoch whose last batch is smaller traces twice, then never again.
+
+Random draws stay on the host. While a step is traced, every draw records its kind, shape and
+parameters instead of drawing, and reads its values from a flat float64 argument; each call then
+draws those same draws, in the same order, from the host Philox stream and passes them in, so the
+numbers are the eager path's on every backend. A layer built with `seed=` passes its seed as a
+function (its per-layer counter); the plan keeps the function and calls it once per draw per call.
+Checks of values (`K.host_check`: label ranges, embedding indices) return the values they read, and
+run on the host after each call, raising the eager path's error before any result is used. Values
+that stop the graph itself (a gather out of range) rerun the step eagerly, which raises that error.
+"""
+import contextlib
+import threading
+
+import numpy
+
+from . import frameworks, host_random
+
+tf = frameworks.require("tensorflow")
+
+_feeding = threading.local()  # the draw plan of the step being traced on this thread, if any
+
+
+class _Plan:
+    """The draws of one trace: (kind, shape, params, seed) in order, read from one flat float64 buffer."""
+
+    def __init__(self, buffer):
+        self.buffer, self.draws, self.offset, self.checks = buffer, [], 0, []
+
+    def take(self, kind, shape, params, seed, dtype):
+        shape = tuple(int(d) for d in shape)
+        size = int(numpy.prod(shape, dtype=numpy.int64))
+        self.draws.append((kind, shape, tuple(params), seed))
+        values = self.buffer[self.offset:self.offset + size]
+        self.offset += size
+        return tf.cast(tf.reshape(values, shape), dtype)
+
+    def values(self) -> numpy.ndarray:
+        """This call's draws from the host stream, flattened in trace order."""
+        parts = [host_random.draw(kind, shape, params, seed).ravel() for kind, shape, params, seed in self.draws]
+        return numpy.concatenate(parts) if parts else numpy.zeros((0,), numpy.float64)
+
+
+def traced_draw(kind, shape, params, seed, dtype):
+    """The draw's tensor from the plan of the step being traced here, or None outside one."""
+    plan = getattr(_feeding, "plan", None)
+    if plan is None or not tf.inside_function():
+        return None
+    return plan.take(kind, shape, params, seed, dtype)
+
+
+def defer_check(x, check) -> None:
+    """Keep `check` and the tensor it reads: the step returns the tensor, the host runs the check."""
+    plan = getattr(_feeding, "plan", None)
+    if plan is not None:
+        plan.checks.append((tf.convert_to_tensor(x), check))
+
+
+@contextlib.contextmanager
+def _recording(plan):
+    previous = getattr(_feeding, "plan", None)
+    _feeding.plan = plan
+    try:
+        yield
+    finally:
+        _feeding.plan = previous
+
+
+class CompiledStep:
+    """`step(*args)` with `fn`'s results, traced once per signature; `traces` counts the traces."""
+
+    def __init__(self, fn):
+        self.fn, self.traces, self._by_signature = fn, 0, {}
+
+    def __call__(self, *args):
+        args = tf.nest.map_structure(_argument, args)
+        signature = tf.nest.map_structure(_spec, args)
+        key = (repr(tf.nest.flatten(signature, expand_composites=True)), repr(_structure(args)))
+        entry = self._by_signature.get(key)
+        if entry is None:
+            entry = self._by_signature[key] = self._trace(signature)
+        concrete, plan = entry
+        try:
+            results, checked = concrete(*args, tf.constant(plan.values()))
+        except tf.errors.OpError:
+            return self.fn(*args)  # bad values stopped the graph (an index out of range): the eager error
+        for values, (_, check) in zip(checked, plan.checks):
+            check(values.numpy())
+        return results
+
+    def _trace(self, signature):
+        holder = {}
+
+        def traced(*inputs):
+            *inputs, buffer = inputs
+            plan = holder["plan"] = _Plan(buffer)
+            with _recording(plan):
+                results = self.fn(*inputs)
+            return results, [x for x, _ in plan.checks]
+        concrete = tf.function(traced, autograph=False).get_concrete_function(
+            *signature, tf.TensorSpec([None], tf.float64))
+        self.traces += 1
+        return concrete, holder["plan"]
+
+
+def _argument(x):
+    """Python floats as float64 scalars (a new value must not retrace); NumPy arrays as tensors."""
+    if isinstance(x, float):
+        return tf.constant(x, tf.float64)
+    if isinstance(x, numpy.ndarray):
+        return tf.constant(x)
+    return x
+
+
+def _spec(x):
+    if isinstance(x, tf.Variable):
+        raise TypeError("a compiled step takes values; variables are captured by the step itself")
+    if isinstance(x, (tf.Tensor, tf.IndexedSlices)):
+        return tf.type_spec_from_value(x)
+    return x
+
+
+def _structure(args):
+    """The Python values of the arguments (ints, strings, None), part of the signature."""
+    return [x for x in tf.nest.flatten(args) if not isinstance(x, (tf.Tensor, tf.IndexedSlices))]
