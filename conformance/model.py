@@ -87,10 +87,17 @@ class Net:
             out = self.rnn(x, mask=mask, training=training, initial_state=initial_state)
             return list(out) if isinstance(out, (list, tuple)) else [out]
 
+    def _stateful_layers(self) -> list:
+        return [self.rnn.forward_layer, self.rnn.backward_layer] if self.config.bidirectional else [self.rnn]
+
     def states(self) -> list:
         """The stateful layer's current states (forward then backward for Bidirectional)."""
-        subs = [self.rnn.forward_layer, self.rnn.backward_layer] if self.config.bidirectional else [self.rnn]
-        return [s for sub in subs for s in sub.states]
+        return [s for sub in self._stateful_layers() for s in sub.states]
+
+    def set_states(self, states: list) -> None:
+        """Put back `states()` (the results of a compiled step, whose trace left graph tensors there)."""
+        for sub in self._stateful_layers():
+            sub.states, states = list(states[:len(sub.states)]), states[len(sub.states):]
 
     def reset_states(self) -> None:
         self.rnn.reset_states()

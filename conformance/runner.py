@@ -79,13 +79,15 @@ def _record(out: dict, prefix: str, K, tensors) -> None:
 
 def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[str, np.ndarray]:
     """Every tensor the checks compare, computed on one backend (`name/generic`: its generic path), keyed by
-    a readable name."""
+    a readable name. A backend whose fast path compiles (TensorFlow) runs its training steps and optimizer
+    updates compiled too (`K.compiled_step`), as a model's `fit` does."""
     out: Dict[str, np.ndarray] = {}
     data = host_inputs(config, dtype)
     batches, h0 = data["batches"], data["initial_state"]
     backend_name, fast = parse_side(side)
     generic = contextlib.nullcontext() if fast else settings.use_fast_paths(False)
     with floatx(dtype), backends.use(backend_name) as K, generic:
+        compiled = fast and getattr(K, "fast_paths_trace", False)  # its training steps compiled as a model's are
         net = Net(config, backend_name)
         names = net.weight_names()
         for name, w in zip(names, net.weights):
@@ -117,13 +119,18 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
             if h0 and (first or not config.stateful):
                 init = h0_vars if first else [tensor(s) for s in h0]
             variables = weights + ([x_var] if first and x_var is not None else []) + (h0_vars if first else [])
-            captured = []
 
-            def loss():
-                outputs = net(x, training=True, initial_state=init)
-                captured[:] = outputs
-                return sum(K.sum(o * r) for o, r in zip(outputs, projections))
-            _, grads = K.value_and_grad(loss, variables)
+            def train_step():
+                captured = []
+
+                def loss():
+                    captured[:] = net(x, training=True, initial_state=init)
+                    return sum(K.sum(o * r) for o, r in zip(captured, projections))
+                grads = K.value_and_grad(loss, variables)[1]
+                return captured, grads, net.states() if config.stateful else []
+            captured, grads, states = (compiled and K.compiled_step(train_step) or train_step)()
+            if config.stateful:
+                net.set_states(states)
             _record(out, f"train{step}:out", K, captured)  # elementwise: the scalar loss cancels terms
             if first:
                 for name, g in zip(names, grads):
@@ -133,7 +140,7 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
                     out["grad:input"], rest = K.to_numpy(rest[0]), rest[1:]
                 _record(out, "grad:initial_state", K, rest)
             if optimizer is not None:
-                optimizer.apply_gradients(zip(grads[:len(weights)], weights))
+                optimizer.apply_gradients(zip(grads[:len(weights)], weights), compiled=compiled)
         if optimizer is not None:
             for name, w in zip(names, weights):
                 out[f"trained:{name}"] = K.to_numpy(w)
