@@ -21,7 +21,8 @@ _GRU_TO_TORCH = (1, 0, 2)  # torch block r, z, n = ours z, r, h at indices 1, 0,
 
 def _cell(cell) -> str:
     name = cell if isinstance(cell, str) else type(cell).__name__
-    aliases = {"RNN": "SimpleRNN", "rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM", "simple_rnn": "SimpleRNN"}
+    aliases = {"RNN": "SimpleRNN", "rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM", "simple_rnn": "SimpleRNN",
+               "CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
     name = aliases.get(name, name)
     if name not in CELLS:
         raise ValueError(f"unknown recurrent cell {cell!r}; expected one of {', '.join(CELLS)}")

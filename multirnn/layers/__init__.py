@@ -1,6 +1,7 @@
 """All layers, and (de)serialization of a layer by its class name."""
 from multirnn.layers.base import Layer
 from multirnn.layers.cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
+from multirnn.layers.cudnn import CuDNNGRU, CuDNNLSTM
 from multirnn.layers.core import (ActivityRegularization, Activation, Dense, Dropout, Flatten, Permute,
                                   RepeatVector, Reshape)
 from multirnn.layers.embeddings import Embedding
@@ -21,5 +22,6 @@ from multirnn.layers.wrappers import Bidirectional, TimeDistributed
 for _cls in (Layer, Embedding, InputLayer, Masking, GRU, LSTM, SimpleRNN, Bidirectional, TimeDistributed, Merge,
              Dense, Activation, Dropout, Flatten, Reshape, Permute, RepeatVector, Lambda, ActivityRegularization,
              Highway, MaxoutDense, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
-             MergeTensors, RNN, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells):
+             MergeTensors, RNN, SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells,
+             CuDNNLSTM, CuDNNGRU):
     register(_cls)
