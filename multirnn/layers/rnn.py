@@ -11,7 +11,7 @@ from multirnn import backend as K
 from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer
 from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequence, build_cell, call_cell, check_cell,
-                                   end_sequence, flat_sizes, output_size)
+                                   end_sequence, flat_sizes, flatten, output_size)
 from multirnn.layers.cells import initial_state as cell_initial_state
 from multirnn.layers.container import unique_by_id
 from multirnn.layers.registry import deserialize, serialize
@@ -136,7 +136,7 @@ class RNN(Layer):
             raise ValueError(f"RNN {self.name!r}: mask must have shape (batch, timesteps) = {(batch, steps)}, "
                              f"got {tuple(K.int_shape(mask))}")
         if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            states = flatten(initial_state)  # flat, or nested per cell of a stack as tf.keras takes them
             self._check_states(states, batch)
         elif self.stateful:
             states = list(self.states)
