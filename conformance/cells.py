@@ -199,3 +199,13 @@ def run(backend_names: Optional[List[str]] = None, dtypes=("float64", "float32")
             for side, compute in sides.items():
                 failures[(config.id, dtype, side)] = compare(compute(), reference, dtype)
     return failures
+
+
+def main(backend_names: Optional[List[str]] = None, oracle: bool = True) -> int:
+    """Print one line per configuration, dtype and side; 0 when all conform, 1 otherwise."""
+    failures = run(backend_names, oracle=oracle)
+    for (config_id, dtype, side), keys in failures.items():
+        print(f"cells {config_id} [{dtype}] {side} vs numpy: " + ("ok" if not keys else "DIFFERS " + ", ".join(keys)))
+    failed = sum(bool(keys) for keys in failures.values())
+    print(f"custom cells: {len(failures)} comparisons, {failed} failed")
+    return 1 if failed else 0
