@@ -21,9 +21,8 @@ HOLES[0, 1] = HOLES[1, 3:] = False
 PAIRS = [
     ("SimpleRNNCell", "SimpleRNN", {"activation": "relu"}),
     ("GRUCell", "GRU", {"reset_after": False, "implementation": 1}),
-    ("GRUCell", "GRU", {"recurrent_activation": "hard_sigmoid"}),
-    ("LSTMCell", "LSTM", {"dropout": 0.25, "recurrent_dropout": 0.25, "implementation": 1}),
-    ("LSTMCell", "LSTM", {"dropout": 0.25, "recurrent_dropout": 0.25, "unit_forget_bias": False}),
+    ("LSTMCell", "LSTM", {"dropout": 0.25, "recurrent_dropout": 0.25, "implementation": 1,
+                          "recurrent_activation": "hard_sigmoid"}),
 ]
 
 

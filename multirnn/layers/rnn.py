@@ -76,6 +76,13 @@ class RNN(Layer):
         inner = self.cell.weight_name(var) if hasattr(self.cell, "weight_name") else "weight"
         return f"{getattr(self.cell, 'name', 'cell')}/{inner}"
 
+    def set_weights(self, weights) -> None:
+        """The cell's weights; a built-in cell also takes Keras 1 per-gate lists."""
+        if isinstance(self.cell, RecurrentCell):
+            self.cell.set_weights(weights)
+        else:
+            super().set_weights(weights)
+
     # ---- building
     def build(self, input_shape):
         if len(input_shape) != 3:
