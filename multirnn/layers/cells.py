@@ -167,10 +167,13 @@ def initial_state(cell, batch: int) -> list:
 
 def call_cell(cell, inputs, states: list, training=None):
     """(output, flat new states) of one step of any cell; `training` passed when `call` takes it."""
-    parameters = inspect.signature(cell.call).parameters
-    kwargs = {"training": training} if "training" in parameters else {}
-    output, new_states = cell.call(inputs, states, **kwargs)
+    output, new_states = cell.call(inputs, states, **step_kwargs(cell, training))
     return output, flatten(new_states)
+
+
+def step_kwargs(cell, training) -> dict:
+    """`training=` for a cell whose `call` takes it, else nothing."""
+    return {"training": training} if "training" in inspect.signature(cell.call).parameters else {}
 
 
 def begin_sequence(cell, batch: int, training=None) -> None:

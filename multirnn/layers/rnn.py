@@ -10,8 +10,8 @@ import numpy as np
 from multirnn import backend as K
 from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer
-from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequence, build_cell, call_cell, check_cell,
-                                   end_sequence, flat_sizes, flatten, output_size)
+from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequence, build_cell, check_cell, end_sequence,
+                                   flat_sizes, flatten, output_size, step_kwargs)
 from multirnn.layers.cells import initial_state as cell_initial_state
 from multirnn.layers.container import unique_by_id
 from multirnn.layers.registry import deserialize, serialize
@@ -175,8 +175,11 @@ class RNN(Layer):
 
     def _generic_loop(self, inputs, mask, states, training):
         """Any cell: `cell.call(x_t, states)` at each step of `K.rnn`."""
+        kwargs = step_kwargs(self.cell, training)
+
         def step(x, step_states):
-            return call_cell(self.cell, x, list(step_states), training)
+            output, new_states = self.cell.call(x, list(step_states), **kwargs)
+            return output, flatten(new_states)
         begin_sequence(self.cell, K.int_shape(inputs)[0], training)
         try:
             return K.rnn(step, inputs, states, go_backwards=self.go_backwards, mask=mask, unroll=self.unroll)
