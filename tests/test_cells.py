@@ -241,3 +241,41 @@ def test_models_of_cells_save_and_load(tmp_path, suffix, float64):
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@needs_tf_keras
+@pytest.mark.parametrize("cell", ["SimpleRNNCell", "GRUCell", "LSTMCell"])
+def test_a_cell_called_alone_is_one_step_as_in_tf_keras(cell, float64):
+    """`cell(x_t, states) -> (output, new_states)`, `state_size`, `output_size`, `get_initial_state`."""
+    import tf_keras
+    ref = getattr(tf_keras.layers, cell)(3, dtype="float64")
+    ours = getattr(layers, cell)(3)
+    assert ours.state_size == ref.state_size and ours.output_size == ref.output_size
+    x_t = X[:, 0]
+    states = [RNG.standard_normal((3, 3)) for _ in range(2 if cell == "LSTMCell" else 1)]
+    import tensorflow as tf
+    want_out, want_states = ref(tf.constant(x_t), [tf.constant(s) for s in states])
+    with backends.use("numpy") as K:
+        zeros = ours.get_initial_state(batch_size=3, dtype="float64")
+        assert [K.int_shape(z) for z in (zeros if isinstance(zeros, list) else [zeros])] == [(3, 3)] * len(states)
+        ours.build(x_t.shape)
+        ours.set_weights(ref.get_weights())
+        out, new_states = ours(K.constant(x_t), [K.constant(s) for s in states])
+        np.testing.assert_allclose(K.to_numpy(out), np.asarray(want_out), rtol=1e-10, atol=1e-12)
+        for got, want in zip(new_states, tf_nest_flatten(want_states)):
+            np.testing.assert_allclose(K.to_numpy(got), np.asarray(want), rtol=1e-10, atol=1e-12)
+
+
+def tf_nest_flatten(x):
+    import tensorflow as tf
+    return tf.nest.flatten(x)
+
+
+def test_rnn_in_a_functional_model_with_symbolic_inputs():
+    from multirnn.models import Model
+    with backends.use("numpy"):
+        inputs = layers.Input(shape=(5, 4))
+        seq, h, c = layers.RNN(layers.LSTMCell(3), return_sequences=True, return_state=True)(inputs)
+        model = Model(inputs, [layers.Dense(1)(seq), h, c])
+        outs = model.predict(X)
+    assert [o.shape for o in outs] == [(3, 5, 1), (3, 3), (3, 3)]
