@@ -279,3 +279,27 @@ def test_rnn_in_a_functional_model_with_symbolic_inputs():
         model = Model(inputs, [layers.Dense(1)(seq), h, c])
         outs = model.predict(X)
     assert [o.shape for o in outs] == [(3, 5, 1), (3, 3), (3, 3)]
+
+
+@needs_tf_keras
+@needs_h5py
+def test_h5_weights_of_rnn_cells_load_both_ways_with_tf_keras(tmp_path):
+    import tf_keras
+    keras_model = tf_keras.Sequential([
+        tf_keras.layers.RNN([tf_keras.layers.GRUCell(3), tf_keras.layers.LSTMCell(2)], return_sequences=True,
+                            input_shape=(5, 4)),
+        tf_keras.layers.RNN(tf_keras.layers.SimpleRNNCell(2)), tf_keras.layers.Dense(1)])
+    keras_path = str(tmp_path / "keras.h5")
+    keras_model.save_weights(keras_path)
+    with backends.use("numpy"):
+        ours = Sequential([layers.RNN([layers.GRUCell(3), layers.LSTMCell(2)], return_sequences=True,
+                                      input_shape=(5, 4)), layers.RNN(layers.SimpleRNNCell(2)), layers.Dense(1)])
+        ours.load_weights(keras_path)
+        x = X.astype("float32")
+        expected = keras_model.predict(x, verbose=0)
+        np.testing.assert_allclose(ours.predict(x), expected, atol=1e-5)
+        ours_path = str(tmp_path / "ours.h5")
+        ours.save_weights(ours_path)
+    clone = tf_keras.models.clone_model(keras_model)
+    clone.load_weights(ours_path)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), expected, atol=1e-6)

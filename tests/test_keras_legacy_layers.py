@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import BACKENDS, needs_tf_keras
+from conftest import BACKENDS, needs_h5py, needs_tf_keras
 from multirnn import backends, layers, regularizers
 from multirnn.backends import host_random
 from multirnn.errors import ArgumentTypeError, InvalidArgumentError
@@ -176,3 +176,29 @@ def test_keras_1_gru_weight_list_is_converted_and_needs_reset_after_false(float6
             layers.GRU(3, weights=keras1)(K.constant(X))
         with pytest.raises(ValueError, match=r"set_weights expects 3 arrays .*got 5"):
             layers.GRU(3, weights=keras1[:5])(K.constant(X))
+
+
+@needs_h5py
+def test_a_keras_1_weight_file_loads_into_lstm_and_gru(tmp_path, float64):
+    """A Keras 1 .h5 weight file (per-gate arrays: lstm_1_W_i, ...) loads, converted, as Keras 2 loaded it."""
+    import h5py
+    lstm_gates, gru_gates = _per_gate("icfo"), _per_gate("zrh", d=3, u=2)
+    path = str(tmp_path / "keras1.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"lstm_1", b"gru_1"]
+        for layer, gates, order in (("lstm_1", lstm_gates, "icfo"), ("gru_1", gru_gates, "zrh")):
+            group = f.create_group(layer)
+            names = [f"{layer}_{kind}_{g}".encode() for g in order for kind in "WUb"]
+            group.attrs["weight_names"] = names
+            for name, array in zip(names, (a for g in order for a in gates[g])):
+                group.create_dataset(name.decode(), data=array)
+    from multirnn.models import Sequential
+    with backends.use("numpy"):
+        model = Sequential([layers.LSTM(3, return_sequences=True, input_shape=(5, 4)),
+                            layers.GRU(2, reset_after=False)])
+        model.load_weights(path)
+        lstm, gru = model.layers
+    for got, k in zip(lstm.get_weights(), range(3)):
+        np.testing.assert_array_equal(got, np.concatenate([lstm_gates[g][k] for g in "ifco"], axis=-1))
+    for got, k in zip(gru.get_weights(), range(3)):
+        np.testing.assert_array_equal(got, np.concatenate([gru_gates[g][k] for g in "zrh"], axis=-1))
