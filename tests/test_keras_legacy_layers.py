@@ -202,3 +202,8 @@ def test_a_keras_1_weight_file_loads_into_lstm_and_gru(tmp_path, float64):
         np.testing.assert_array_equal(got, np.concatenate([lstm_gates[g][k] for g in "ifco"], axis=-1))
     for got, k in zip(gru.get_weights(), range(3)):
         np.testing.assert_array_equal(got, np.concatenate([gru_gates[g][k] for g in "zrh"], axis=-1))
+
+
+def test_keras_2_1_import_path_of_the_cudnn_layers():
+    from multirnn.layers.cudnn_recurrent import CuDNNGRU, CuDNNLSTM
+    assert CuDNNLSTM is layers.CuDNNLSTM and CuDNNGRU is layers.CuDNNGRU

@@ -1,7 +1,7 @@
 """All layers, and (de)serialization of a layer by its class name."""
 from multirnn.layers.base import Layer
 from multirnn.layers.cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell, StackedRNNCells
-from multirnn.layers.cudnn import CuDNNGRU, CuDNNLSTM
+from multirnn.layers.cudnn_recurrent import CuDNNGRU, CuDNNLSTM
 from multirnn.layers.core import (ActivityRegularization, Activation, Dense, Dropout, Flatten, Permute,
                                   RepeatVector, Reshape)
 from multirnn.layers.embeddings import Embedding
