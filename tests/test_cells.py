@@ -303,3 +303,17 @@ def test_h5_weights_of_rnn_cells_load_both_ways_with_tf_keras(tmp_path):
     clone = tf_keras.models.clone_model(keras_model)
     clone.load_weights(ours_path)
     np.testing.assert_allclose(clone.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_bidirectional_of_a_users_cell_runs_it_both_ways(float64):
+    with backends.use("numpy") as K:
+        bi = layers.Bidirectional(layers.RNN(MinimalGRUCell(3), return_sequences=True), merge_mode="concat")
+        out = K.to_numpy(bi(K.constant(X)))
+        assert isinstance(bi.backward_layer.cell, MinimalGRUCell) and bi.backward_layer.go_backwards
+        forward = layers.RNN(MinimalGRUCell(3), return_sequences=True)
+        backward = layers.RNN(MinimalGRUCell(3), return_sequences=True, go_backwards=True)
+        for layer, weights in ((forward, bi.get_weights()[:3]), (backward, bi.get_weights()[3:])):
+            layer.build(X.shape)
+            layer.set_weights(weights)
+        want = np.concatenate([K.to_numpy(forward(K.constant(X))), K.to_numpy(backward(K.constant(X)))[:, ::-1]], -1)
+        np.testing.assert_allclose(out, want, rtol=1e-12)
