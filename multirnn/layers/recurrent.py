@@ -69,7 +69,6 @@ def cell_config(layer) -> dict:
     return config
 
 
-
 class Recurrent(Layer):
     """Shared machinery of the recurrent layers (Keras 1 `Recurrent`); subclasses define `step`."""
     gates = 1
