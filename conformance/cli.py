@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--known", help="known-differences file (default: the packaged, empty one)")
     p.add_argument("--list", action="store_true", help="list the selected configuration ids and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.add_argument("--cells", action="store_true",
+                   help="run the custom-cell section instead (a user's own cell in RNN(cell), cells.py)")
     return p
 
 
@@ -145,6 +147,10 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     `tune_threads` limits torch and TensorFlow to one thread each in this process (the command does).
     """
     args = _parser().parse_args(argv)
+    if args.cells:
+        from . import cells
+        names = [parse_side(b.strip())[0] for b in args.backends.split(",") if b.strip()] if args.backends else None
+        return cells.main(names, oracle=args.oracles not in ("none", ""))
     try:
         configs = _select(args)
         if args.list:

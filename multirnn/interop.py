@@ -12,18 +12,17 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from multirnn import backend as K
-from multirnn import layers
+from multirnn import keras1_weights, layers
 
 CELLS = ("SimpleRNN", "GRU", "LSTM")
-_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 _TORCH_CLASS = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
 _GRU_TO_TORCH = (1, 0, 2)  # torch block r, z, n = ours z, r, h at indices 1, 0, 2 (self-inverse)
-_KERAS1_ORDER = {"LSTM": (0, 2, 1, 3), "GRU": (0, 1, 2), "SimpleRNN": (0,)}  # Keras 1 block j = ours [order[j]]
 
 
 def _cell(cell) -> str:
     name = cell if isinstance(cell, str) else type(cell).__name__
-    aliases = {"RNN": "SimpleRNN", "rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM", "simple_rnn": "SimpleRNN"}
+    aliases = {"RNN": "SimpleRNN", "rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM", "simple_rnn": "SimpleRNN",
+               "CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
     name = aliases.get(name, name)
     if name not in CELLS:
         raise ValueError(f"unknown recurrent cell {cell!r}; expected one of {', '.join(CELLS)}")
@@ -139,24 +138,12 @@ def torch_module(layer, dtype=None) -> "torch.nn.Module":
 
 def to_keras1(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
     """Keras 2 weights -> the Keras 1 per-gate list (LSTM W_i,U_i,b_i,W_c,U_c,b_c,W_f,...; GRU W_z,...)."""
-    cell = _cell(cell)
-    if len(weights) != 3:
-        raise ValueError("Keras 1 recurrent layers always have a bias: expected [kernel, recurrent_kernel, bias]")
-    if cell == "GRU" and np.ndim(weights[2]) != 1:
-        raise ValueError("Keras 1 GRU is GRU(reset_after=False); got a reset_after bias of shape (2, 3*units)")
-    count = _GATES[cell]
-    parts = [_blocks(w, count) for w in weights]
-    return [parts[k][g] for g in _KERAS1_ORDER[cell] for k in range(3)]
+    return keras1_weights.to_keras1(weights, _cell(cell))
 
 
 def from_keras1(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
     """The Keras 1 per-gate list -> Keras 2 weights `[kernel, recurrent_kernel, bias]`."""
-    cell = _cell(cell)
-    count = _GATES[cell]
-    if len(weights) != 3 * count:
-        raise ValueError(f"Keras 1 {cell} has {3 * count} weight arrays, got {len(weights)}")
-    by_gate = {g: weights[3 * j: 3 * j + 3] for j, g in enumerate(_KERAS1_ORDER[cell])}
-    return [np.concatenate([np.asarray(by_gate[g][k]) for g in range(count)], axis=-1) for k in range(3)]
+    return keras1_weights.from_keras1(weights, _cell(cell))
 
 
 _TF_KERAS_OPTIONS = ("units", "activation", "recurrent_activation", "use_bias", "dropout", "recurrent_dropout",

@@ -18,6 +18,9 @@ class L1L2:
         return {"l1": self.l1, "l2": self.l2}
 
 
+WeightRegularizer = L1L2  # Keras 1's name (WeightRegularizer(l1=, l2=)); stored as L1L2, as Keras 2 does
+
+
 def l1(value=0.01):
     return L1L2(l1=value)
 
@@ -38,8 +41,10 @@ def get(identifier, where: str = "regularizer"):
         return identifier
     if isinstance(identifier, str) and identifier in _NAMES:
         return _NAMES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") == "L1L2":
+    if isinstance(identifier, dict) and identifier.get("class_name") in ("L1L2", "WeightRegularizer"):
         return L1L2(**identifier.get("config", {}))
+    if isinstance(identifier, dict) and identifier.get("name") in ("L1L2", "WeightRegularizer"):  # Keras 1 configs
+        return L1L2(**{k: v for k, v in identifier.items() if k in ("l1", "l2")})
     raise ValueError(f"{where}: unknown regularizer {identifier!r}; known: {', '.join(_NAMES)}")
 
 

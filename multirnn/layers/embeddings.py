@@ -1,4 +1,4 @@
-"""Embedding: integer indices -> dense vectors, with the optional zero mask."""
+"""Embedding: integer indices -> dense vectors, with the optional zero mask and Keras 1's word dropout."""
 import numpy as np
 
 from multirnn import backend as K
@@ -16,7 +16,7 @@ class Embedding(Layer):
 
     @keras1_aliases(EMBEDDING_ALIASES)
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, input_length=None, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, input_length=None, dropout=0.0, **kwargs):
         if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
@@ -27,7 +27,10 @@ class Embedding(Layer):
         self.embeddings_initializer = get_initializer(embeddings_initializer, self, "embeddings_initializer")
         self.embeddings_regularizer = get_regularizer(embeddings_regularizer, self, "embeddings_regularizer")
         self.embeddings_constraint = get_constraint(embeddings_constraint, self, "embeddings_constraint")
-        self.mask_zero, self.input_length = bool(mask_zero), input_length
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= dropout < 1.0:
+            raise InvalidArgumentError(f"Embedding {self.name!r}: dropout must be a float in [0, 1), got {dropout!r}")
+        self.mask_zero, self.input_length, self.dropout = bool(mask_zero), input_length, float(dropout)
         self.supports_masking = self.mask_zero
 
     def build(self, input_shape):
@@ -41,12 +44,19 @@ class Embedding(Layer):
             raise InvalidArgumentError(f"Embedding {self.name!r}: input_length is {self.input_length}, "
                                        f"got input of shape {tuple(input_shape)}")
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if K.ndim(inputs) and K.int_shape(inputs)[0]:
             K.host_check(inputs, self._check_indices)
         if K.dtype(inputs).startswith("float"):
             inputs = K.cast(inputs, "int64")
-        return K.gather(self.embeddings, inputs)
+        vectors = K.gather(self.embeddings, inputs)
+        if self.dropout > 0.0 and K.in_train_phase(True, False, training):
+            return vectors * K.gather(self.word_mask(), inputs)
+        return vectors
+
+    def word_mask(self):
+        """Keras 1 word dropout: one (input_dim, 1) mask per call, so a dropped word id is zero everywhere."""
+        return K.dropout_mask((self.input_dim, 1), self.dropout, K.dtype(self.embeddings), self.next_seed)
 
     def _check_indices(self, values: np.ndarray) -> None:
         """Indices are whole numbers (3.0 is index 3, as Keras; 1.5 or nan is an error, not a cut) in [0, input_dim)."""
@@ -69,7 +79,8 @@ class Embedding(Layer):
         return tuple(input_shape) + (self.output_dim,)
 
     def get_config(self):
-        return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim,
+        extra = {"dropout": self.dropout} if self.dropout else {}  # a Keras 1 option: absent when off, as tf.keras
+        return dict(super().get_config(), **extra, input_dim=self.input_dim, output_dim=self.output_dim,
                     embeddings_initializer=initializers.serialize(self.embeddings_initializer),
                     embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
                     embeddings_constraint=constraints.serialize(self.embeddings_constraint),

@@ -5,7 +5,7 @@ are constant over time, so this is exact); the step adds the recurrent part.
 """
 import numpy as np
 
-from multirnn import activations, constraints, initializers, regularizers
+from multirnn import activations, constraints, initializers, keras1_weights, regularizers
 from multirnn.errors import InvalidArgumentError
 from multirnn import backend as K
 from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
@@ -23,6 +23,52 @@ RECURRENT_ALIASES = dict(LAYER_ALIASES, output_dim="units", consume_less=("imple
                          forget_bias_init=("unit_forget_bias", lambda init, owner: init in ("one", "ones")))
 
 
+def configure_cell(layer, units, activation, recurrent_activation, use_bias, kernel_initializer,
+                   recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
+                   bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                   recurrent_dropout, implementation) -> None:
+    """Check and set the options of one recurrent cell (shared by the layers and the cell classes)."""
+    cls = type(layer).__name__
+    if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+        raise ValueError(f"{cls} {layer.name!r}: units must be a positive int, got {units!r}")
+    if implementation not in (1, 2):
+        raise ValueError(f"{cls} {layer.name!r}: implementation must be 1 or 2, got {implementation!r}")
+    for arg, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{cls} {layer.name!r}: {arg} must be a float in [0, 1), got {p!r} "
+                            f"of type {type(p).__name__}")
+        if not 0.0 <= p < 1.0:
+            raise InvalidArgumentError(f"{cls} {layer.name!r}: {arg} must be in [0, 1), got {p!r}")
+    layer.units = int(units)
+    layer.activation = activations.get(activation, f"{cls} {layer.name!r}: activation")
+    layer.recurrent_activation = activations.get(recurrent_activation, f"{cls} {layer.name!r}: recurrent_activation")
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = get_initializer(kernel_initializer, layer, "kernel_initializer")
+    layer.recurrent_initializer = get_initializer(recurrent_initializer, layer, "recurrent_initializer")
+    layer.bias_initializer = get_initializer(bias_initializer, layer, "bias_initializer")
+    layer.kernel_regularizer = get_regularizer(kernel_regularizer, layer, "kernel_regularizer")
+    layer.recurrent_regularizer = get_regularizer(recurrent_regularizer, layer, "recurrent_regularizer")
+    layer.bias_regularizer = get_regularizer(bias_regularizer, layer, "bias_regularizer")
+    layer.kernel_constraint = get_constraint(kernel_constraint, layer, "kernel_constraint")
+    layer.recurrent_constraint = get_constraint(recurrent_constraint, layer, "recurrent_constraint")
+    layer.bias_constraint = get_constraint(bias_constraint, layer, "bias_constraint")
+    layer.dropout, layer.recurrent_dropout = float(dropout), float(recurrent_dropout)
+    layer.implementation = implementation
+
+
+def cell_config(layer) -> dict:
+    """The config entries of the options `configure_cell` sets."""
+    config = dict(units=layer.units, activation=activations.serialize(layer.activation),
+                  recurrent_activation=activations.serialize(layer.recurrent_activation),
+                  use_bias=layer.use_bias, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout,
+                  implementation=layer.implementation)
+    for kind in ("kernel", "recurrent", "bias"):
+        config[f"{kind}_initializer"] = initializers.serialize(getattr(layer, f"{kind}_initializer"))
+        config[f"{kind}_regularizer"] = regularizers.serialize(getattr(layer, f"{kind}_regularizer"))
+        config[f"{kind}_constraint"] = constraints.serialize(getattr(layer, f"{kind}_constraint"))
+    return config
+
+
 class Recurrent(Layer):
     """Shared machinery of the recurrent layers (Keras 1 `Recurrent`); subclasses define `step`."""
     gates = 1
@@ -37,34 +83,12 @@ class Recurrent(Layer):
                  implementation=2, seed=None, zero_output_for_mask=False, **kwargs):
         self.stateful = bool(stateful)
         super().__init__(**kwargs)
-        cls = type(self).__name__
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"{cls} {self.name!r}: units must be a positive int, got {units!r}")
-        if implementation not in (1, 2):
-            raise ValueError(f"{cls} {self.name!r}: implementation must be 1 or 2, got {implementation!r}")
-        for arg, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{cls} {self.name!r}: {arg} must be a float in [0, 1), got {p!r} "
-                                f"of type {type(p).__name__}")
-            if not 0.0 <= p < 1.0:
-                raise InvalidArgumentError(f"{cls} {self.name!r}: {arg} must be in [0, 1), got {p!r}")
-        self.units = int(units)
-        self.activation = activations.get(activation, f"{cls} {self.name!r}: activation")
-        self.recurrent_activation = activations.get(recurrent_activation, f"{cls} {self.name!r}: recurrent_activation")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = get_initializer(kernel_initializer, self, "kernel_initializer")
-        self.recurrent_initializer = get_initializer(recurrent_initializer, self, "recurrent_initializer")
-        self.bias_initializer = get_initializer(bias_initializer, self, "bias_initializer")
-        self.kernel_regularizer = get_regularizer(kernel_regularizer, self, "kernel_regularizer")
-        self.recurrent_regularizer = get_regularizer(recurrent_regularizer, self, "recurrent_regularizer")
-        self.bias_regularizer = get_regularizer(bias_regularizer, self, "bias_regularizer")
-        self.kernel_constraint = get_constraint(kernel_constraint, self, "kernel_constraint")
-        self.recurrent_constraint = get_constraint(recurrent_constraint, self, "recurrent_constraint")
-        self.bias_constraint = get_constraint(bias_constraint, self, "bias_constraint")
-        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        configure_cell(self, units, activation, recurrent_activation, use_bias, kernel_initializer,
+                       recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
+                       bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                       recurrent_dropout, implementation)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.unroll = bool(go_backwards), bool(unroll)
-        self.implementation = implementation
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self._seed = seed
         self.supports_masking = True
@@ -95,7 +119,15 @@ class Recurrent(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r}: the feature size of the input must be known")
         if self.stateful and input_shape[0] is None:
             self._stateful_batch_error()
-        self.input_dim = int(input_shape[-1])
+        self.build_weights(int(input_shape[-1]))
+        if self.stateful:
+            self.batch_size = int(input_shape[0])
+            self.reset_states()
+        self.built = True
+
+    def build_weights(self, input_dim: int) -> None:
+        """kernel (D, k·u), recurrent_kernel (u, k·u) and bias, in the Keras 2 layout."""
+        self.input_dim = input_dim
         width = self.gates * self.units
         self.kernel = self.add_weight("kernel", (self.input_dim, width), self.kernel_initializer,
                                       self.kernel_regularizer, self.kernel_constraint)
@@ -103,10 +135,10 @@ class Recurrent(Layer):
                                                 self.recurrent_regularizer, self.recurrent_constraint)
         self.bias = (self.add_weight("bias", self.bias_shape(), self.bias_init(), self.bias_regularizer,
                                      self.bias_constraint) if self.use_bias else None)
-        if self.stateful:
-            self.batch_size = int(input_shape[0])
-            self.reset_states()
-        self.built = True
+
+    def set_weights(self, weights) -> None:
+        """Keras 2 weights, or a Keras 1 per-gate list (LSTM 12 arrays, GRU 9), converted."""
+        super().set_weights(keras1_weights.accept(weights, self))
 
     def check_input_shape(self, input_shape):
         if len(input_shape) == 3 and any(d == 0 for d in input_shape[1:]):
@@ -205,8 +237,10 @@ class Recurrent(Layer):
         output = outputs if self.return_sequences else last
         return [output] + list(states) if self.return_state else output
 
-    def _fused_call(self, inputs, input_masks, recurrent_masks, mask, states):
+    def _fused_call(self, inputs, input_masks, recurrent_masks, mask, states, go_backwards=None, unroll=None):
         """The layer as one fused op through `K.fused_rnn`, or None (custom steps, activations, a decline)."""
+        go_backwards = self.go_backwards if go_backwards is None else go_backwards
+        unroll = self.unroll if unroll is None else unroll
         activation = activations.builtin_name(self.activation)
         recurrent_activation = activations.builtin_name(self.recurrent_activation)
         if activation is None or recurrent_activation is None or not self._reference_step():
@@ -217,8 +251,7 @@ class Recurrent(Layer):
                            recurrent_bias=self.bias[1] if reset_after and self.bias is not None else None,
                            initial_states=states, input_masks=input_masks, recurrent_masks=recurrent_masks,
                            mask=mask, activation=activation, recurrent_activation=recurrent_activation,
-                           go_backwards=self.go_backwards, reset_after=reset_after, step=self.step,
-                           unroll=self.unroll)
+                           go_backwards=go_backwards, reset_after=reset_after, step=self.step, unroll=unroll)
 
     def _reference_step(self) -> bool:
         """Whether this layer computes exactly the step of its built-in cell (a subclass may change it)."""
@@ -236,19 +269,9 @@ class Recurrent(Layer):
         return [out] + [None] * self.state_count if self.return_state else out
 
     def get_config(self):
-        config = dict(super().get_config(), units=self.units,
-                      activation=activations.serialize(self.activation),
-                      recurrent_activation=activations.serialize(self.recurrent_activation),
-                      use_bias=self.use_bias, dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-                      return_sequences=self.return_sequences, return_state=self.return_state,
-                      go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll,
-                      implementation=self.implementation, seed=self._seed,
-                      zero_output_for_mask=self.zero_output_for_mask)
-        for kind in ("kernel", "recurrent", "bias"):
-            config[f"{kind}_initializer"] = initializers.serialize(getattr(self, f"{kind}_initializer"))
-            config[f"{kind}_regularizer"] = regularizers.serialize(getattr(self, f"{kind}_regularizer"))
-            config[f"{kind}_constraint"] = constraints.serialize(getattr(self, f"{kind}_constraint"))
-        return config
+        return dict(super().get_config(), **cell_config(self), return_sequences=self.return_sequences,
+                    return_state=self.return_state, go_backwards=self.go_backwards, stateful=self.stateful,
+                    unroll=self.unroll, seed=self._seed, zero_output_for_mask=self.zero_output_for_mask)
 
 
 class SimpleRNN(Recurrent):

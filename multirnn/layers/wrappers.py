@@ -1,4 +1,6 @@
 """Bidirectional and TimeDistributed: layers that run another layer."""
+import inspect
+
 from multirnn import backend as K
 from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer, shape_of
@@ -6,6 +8,15 @@ from multirnn.layers.container import Container
 from multirnn.layers.registry import deserialize, serialize
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _cell_classes(layer) -> dict:
+    """`custom_objects` naming the classes of an RNN's cells, so that a copy rebuilds a user's own cell."""
+    cell = getattr(layer, "cell", None)
+    if cell is None or "custom_objects" not in inspect.signature(type(layer).from_config).parameters:
+        return {}
+    cells = [cell] + list(getattr(cell, "cells", []))
+    return {"custom_objects": {type(c).__name__: type(c) for c in cells}}
 
 
 class Bidirectional(Container, Layer):
@@ -25,7 +36,7 @@ class Bidirectional(Container, Layer):
             config = dict(layer.get_config(), name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
             if config.get("seed") is not None:
                 config["seed"] = config["seed"] + 1
-            backward_layer = type(layer).from_config(config)
+            backward_layer = type(layer).from_config(config, **_cell_classes(layer))
         self.backward_layer = backward_layer
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = True

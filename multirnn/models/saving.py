@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from multirnn import optimizers
+from multirnn import keras1_weights, optimizers
 from multirnn import backend as K
 from multirnn.custom_objects import custom_object_scope, current_custom_objects
 from multirnn.errors import FileFormatError, InvalidArgumentError, MultirnnError, WeightMismatchError
@@ -153,7 +153,8 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
     with K.use(model.backend_name):
         if by_name:
             by = {layer.name: layer for layer in targets}
-            pairs = [(by[name], name, arrays) for name, arrays in groups if name in by]
+            pairs = [(by[name], name, _keras1(by[name], arrays, owner, name, source))
+                     for name, arrays in groups if name in by]
             if skip_mismatch:
                 pairs = [p for p in pairs if not _mismatch(p[0], p[2])]
         elif len(groups) != len(targets):
@@ -161,7 +162,8 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
                 f"{owner}: {source} holds weights for {len(groups)} layer(s) ({', '.join(n for n, _ in groups)}) "
                 f"but the model has {len(targets)} layer(s) with weights ({', '.join(t.name for t in targets)})")
         else:
-            pairs = [(layer, name, arrays) for layer, (name, arrays) in zip(targets, groups)]
+            pairs = [(layer, name, _keras1(layer, arrays, owner, name, source))
+                     for layer, (name, arrays) in zip(targets, groups)]
         for layer, name, arrays in pairs:
             problem = _misfit(layer, arrays)
             if problem:
@@ -169,6 +171,15 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
                                           f"{layer.name!r}: {problem}; nothing was loaded")
     for layer, _, arrays in pairs:
         layer.set_weights(arrays)
+
+
+def _keras1(layer, arrays, owner, name, source) -> list:
+    """A Keras 1 per-gate LSTM/GRU list converted to the Keras 2 layout (as Keras 2's legacy loader did)."""
+    try:
+        return keras1_weights.accept(arrays, layer)
+    except ValueError as e:
+        raise WeightMismatchError(f"{owner}: loading weights of {name!r} from {source}: {e}; nothing was loaded") \
+            from None
 
 
 def _misfit(layer, arrays):
