@@ -158,3 +158,23 @@ def test_other_backends_run_the_body_itself():
     for name in [n for n in ("numpy", "torch") if n in K.available()]:
         model, _, _, _ = _train(name, lambda: _dropout_model(), False, epochs=1)
         assert all(compiled is None for _, compiled in model._steps.values())
+
+
+@tensorflow_only
+def test_a_custom_cell_trains_the_same_compiled_eager_and_on_numpy():
+    from multirnn.conformance.cells import MinimalGRUCell
+    from multirnn.layers import RNN, LSTMCell
+
+    def build():
+        return Sequential([RNN([MinimalGRUCell(4), LSTMCell(3, dropout=0.2)], input_shape=(5, 3)),
+                           Dense(2, activation="softmax")])
+    with K.use("numpy"):
+        K.set_floatx("float64")
+    try:
+        runs = [_train(b, build, eager, "adam")[:2] for b, eager in (("numpy", False), ("tensorflow", True),
+                                                                      ("tensorflow", False))]
+    finally:
+        K.set_floatx("float32")
+    for model, history in runs[1:]:
+        np.testing.assert_allclose(history["loss"], runs[0][1]["loss"], rtol=1e-10)
+        _same(model.get_weights(), runs[0][0].get_weights(), atol=1e-10)
