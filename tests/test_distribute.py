@@ -38,7 +38,7 @@ def runs(tmp_path_factory):
     """Every group started at once (they overlap their imports), then waited for; name -> (folder, exit codes)."""
     started = {}
     for name, (world, backend, floatx, _, extra) in GROUPS.items():
-        if backend in ("torch", "tensorflow") and not backends.frameworks.HAS_TENSORFLOW and backend == "tensorflow":
+        if not backends.frameworks.HAS_TORCH or (backend == "tensorflow" and not backends.frameworks.HAS_TENSORFLOW):
             continue
         out, port = tmp_path_factory.mktemp(name), _free_port()
         procs = []
@@ -112,7 +112,6 @@ def test_only_rank_0_writes_and_its_checkpoint_loads_in_one_process(runs, name, 
         _close({k: float(v) for k, v in dp.items()}, {k: float(v) for k, v in single.items()}, 1e-10)
     with backends.use("numpy"):
         model = load_model(str(out / "ckpt-dp-rank0.npz"))
-        sys.path.insert(0, str(WORKER.parent))
         data = np.random.RandomState(0)
         x = data.randint(1, 7, size=(10, 5))
         x[:, :2] *= data.rand(10, 2) > 0.5
@@ -165,10 +164,10 @@ def test_shards_cover_the_batch_in_order_as_evenly_as_possible(total, world):
 
 
 def test_gradients_go_in_a_few_buckets_of_one_dtype():
-    plan = buckets.plan(["float32", "float32", "float64", "float32"], [10, 2 ** 20, 5, 3], 2 ** 20)
-    assert plan == [[0], [1], [2], [3]] or plan == [[0], [2], [1], [3]] or sorted(map(sorted, plan)) == \
-        [[0], [1], [2], [3]]
-    assert buckets.plan(["float64"] * 5, [10] * 5, 2 ** 20) == [[0, 1, 2, 3, 4]]
+    dtypes = ["float32", "float32", "float64", "float32"]
+    assert buckets.plan(dtypes, [10, 20, 5, 3], 2 ** 20) == [[0, 1, 3], [2]]
+    assert buckets.plan(dtypes, [10, 2 ** 18, 5, 3], 2 ** 20) == [[0], [1], [2], [3]]  # 1 MiB buckets fill up
+    assert buckets.plan(["float64"], [2 ** 20], 10) == [[0]]  # a weight bigger than a bucket has its own
 
 
 def _stateful():
