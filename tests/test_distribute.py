@@ -202,3 +202,14 @@ def test_bad_options_are_named():
         distribute.DataParallel(backend="mpi")
     with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got 0"):
         distribute.DataParallel(timeout=0)
+
+
+def test_fit_generator_under_a_strategy_is_refused():
+    utils.set_random_seed(0)
+    model = Sequential([Dense(1, input_shape=(2,))])
+    model.compile("sgd", "mse")
+    batches = ((np.zeros((2, 2)), np.zeros((2, 1))) for _ in range(4))
+    with pytest.raises(DistributedError, match="fit_generator: DataParallel shards the arrays of fit, evaluate and "
+                                               "predict only"):
+        with distribute.DataParallel():
+            model.fit_generator(batches, steps_per_epoch=2, verbose=0)

@@ -9,7 +9,7 @@ import numpy as np
 
 from multirnn import callbacks as callbacks_module
 from multirnn import distribute as distribute_module
-from multirnn.errors import InvalidArgumentError
+from multirnn.errors import DistributedError, InvalidArgumentError
 from multirnn.layers.container import Container
 from multirnn.models import data
 
@@ -227,6 +227,9 @@ def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initi
                  on_nonfinite="skip", what="fit"):
     """The epochs of `fit` and `fit_generator`: `epoch_batches(epoch)` yields `(xs, ys, sws)` host arrays."""
     owner = f"{model.owner}.{what}"
+    if _strategy(model) is None and distribute_module.current() is not None:
+        raise DistributedError(f"{owner}: DataParallel shards the arrays of fit, evaluate and predict only; "
+                               "a generator's batches cannot be split by rank (pass arrays to fit)")
     cbs = _callback_list(model, callbacks, verbose, params)
     model.stop_training = False
     cbs.on_train_begin()
