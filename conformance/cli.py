@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
     p.add_argument("--only", help="comma-separated id globs or substrings, e.g. 'lstm-*-bi_concat*'")
     p.add_argument("--quick", action="store_true", help="only the covering subset (every pair of option values)")
-    p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs")
+    p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs; 'env': "
+                                   "K = RANK + 1 and N = WORLD_SIZE from the environment (torchrun)")
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="print (and with --json write) one report from the JSON reports of all N shards of a run")
     p.add_argument("--jobs", "-j", default="1", help="worker processes ('auto' = one per CPU)")
@@ -45,6 +46,10 @@ def _shard(args) -> tuple:
     """(K, N) of `--shard K/N`, (1, 1) without it."""
     if not args.shard:
         return 1, 1
+    if args.shard == "env":  # one shard per process of a torchrun (or any launcher setting RANK, WORLD_SIZE)
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise ValueError("--shard env: RANK and WORLD_SIZE are not set (launch with torchrun, or give K/N)")
+        return int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
     try:
         k, n = (int(v) for v in args.shard.split("/"))
     except ValueError:

@@ -51,3 +51,15 @@ def test_merge_refuses_an_incomplete_or_mixed_set(tmp_path, capsys):
     (tmp_path / "other.json").write_text("{}")
     assert cli.main(["--merge", str(tmp_path / "other.json")]) == 2
     assert "is not a JSON report" in capsys.readouterr().err
+
+
+def test_shard_env_takes_the_slice_from_rank_and_world_size(monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert cli.main(ONLY + ["--shard", "env", "--list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert cli.main(ONLY + ["--shard", "2/3", "--list"]) == 0
+    assert listed == capsys.readouterr().out.split() and len(listed) == 2
+    monkeypatch.delenv("RANK")
+    assert cli.main(ONLY + ["--shard", "env", "--list"]) == 2
+    assert "RANK and WORLD_SIZE are not set" in capsys.readouterr().err
