@@ -213,3 +213,15 @@ def test_fit_generator_under_a_strategy_is_refused():
                                                "predict only"):
         with distribute.DataParallel():
             model.fit_generator(batches, steps_per_epoch=2, verbose=0)
+
+
+def test_the_example_runs_in_one_process_without_a_launcher(monkeypatch, capsys):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import data_parallel
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    model = data_parallel.main(samples=16, batch_size=8, timesteps=3, features=2, units=4)
+    assert model.predict(np.zeros((2, 3, 2)), verbose=0).shape == (2, 1)
+    assert capsys.readouterr().out.startswith("processes: 1  loss: ")
