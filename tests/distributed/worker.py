@@ -31,6 +31,7 @@ data = np.random.RandomState(0)
 X = data.randint(1, 7, size=(SAMPLES, STEPS))
 X[:, :2] *= data.rand(SAMPLES, 2) > 0.5  # leading zeros: masked timesteps
 Y = data.rand(SAMPLES, 2)
+SW = data.rand(SAMPLES) + 0.5  # sample weights are sharded with their samples
 XV, YV = data.randint(0, 7, size=(5, STEPS)), data.rand(5, 2)
 
 
@@ -44,13 +45,13 @@ def build():
 
 
 def run(strategy, tag):
-    """fit 2 shuffled epochs with validation, then evaluate and predict; what came out."""
+    """fit 2 shuffled epochs with sample weights and validation, then evaluate and predict; what came out."""
     model = build()
     cbs = [callbacks.ModelCheckpoint(os.path.join(OUT, f"ckpt-{tag}-rank{RANK}.npz"), monitor="val_loss",
                                      save_best_only=False),
            callbacks.CSVLogger(os.path.join(OUT, f"log-{tag}-rank{RANK}.csv"))]
     history = model.fit(X, Y, batch_size=BATCH, epochs=2, shuffle=True, verbose=0, callbacks=cbs,
-                        validation_data=(XV, YV), distribute=strategy)
+                        validation_data=(XV, YV), sample_weight=SW, distribute=strategy)
     evaluated = model.evaluate(XV, YV, batch_size=3, verbose=0, distribute=strategy)
     predicted = model.predict(X, batch_size=3, distribute=strategy)
     return model, history.history, evaluated, predicted
