@@ -96,7 +96,8 @@ def batch_shard(global_batch: int, start: int, stop: int):
     """Within the block, a draw whose first dimension is `stop - start` is drawn for the whole global
     batch and rows [start:stop) are kept: a data-parallel rank sees the numbers one process would."""
     if not 0 <= start <= stop <= global_batch:
-        raise ValueError(f"batch_shard: expected 0 <= start <= stop <= global_batch, got {start}, {stop}, {global_batch}")
+        raise ValueError(f"batch_shard: expected 0 <= start <= stop <= global_batch, "
+                         f"got {start}, {stop}, {global_batch}")
     token = _shard.set((int(global_batch), int(start), int(stop)))
     try:
         yield

@@ -105,6 +105,6 @@ def _uses_torch_distributed(path: pathlib.Path) -> bool:
 
 
 def test_torch_distributed_is_reached_only_through_backends_collectives():
-    """Data parallelism (multirnn/distribute) goes through K.collectives, the one module that holds the process group."""
+    """Data parallelism (multirnn/distribute) goes through K.collectives, the one module holding the process group."""
     users = sorted(n for n, p in SOURCES.items() if not n.startswith(TOOLS) and _uses_torch_distributed(p))
     assert users == ["multirnn.backends.collectives"], users

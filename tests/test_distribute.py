@@ -132,7 +132,7 @@ def test_a_killed_rank_makes_the_others_fail_clearly_within_the_timeout(runs, na
     error = reports[0]["kill_error"]
     assert error is not None and error.startswith("DataParallel: rank 0 of 2: the all-reduce of step 1")
     assert "another rank stopped, failed or did not answer" in error
-    assert reports[0]["kill_seconds"] < 20.0
+    assert reports[0]["kill_seconds"] < 60.0  # the timeout of the process group; a dead peer is seen at once
 
 
 # ---- in one process, no process group

@@ -26,7 +26,8 @@ class DataParallel:
             raise ValueError(f"DataParallel: timeout must be a number of seconds > 0, got {timeout!r}")
         if not (isinstance(bucket_mb, (int, float)) and bucket_mb > 0):
             raise ValueError(f"DataParallel: bucket_mb must be > 0, got {bucket_mb!r}")
-        self.backend, self.timeout, self.bucket_mb, self.check_weights = backend, float(timeout), bucket_mb, check_weights
+        self.backend, self.timeout, self.bucket_mb = backend, float(timeout), float(bucket_mb)
+        self.check_weights = check_weights
         self.rank, self.world_size, self.shard, self.step = 0, 1, None, 0
         self._tokens = []
 

@@ -15,7 +15,7 @@ import numpy as np
 BACKEND, FLOATX, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 KILL = "kill" in sys.argv[4:]
 RANK = int(os.environ["RANK"])
-TIMEOUT = 20.0
+TIMEOUT = 60.0  # bounds a hang; generous, so that a slow start on a busy machine is not one
 
 import torch  # noqa: E402
 
@@ -94,7 +94,8 @@ with backends.use(BACKEND):
 
     if KILL:  # rank 1 dies at its first step; the others must fail with a clear error, not hang
         doomed = build()
-        suicide = callbacks.LambdaCallback(on_batch_begin=lambda batch, logs: RANK == 1 and os.kill(os.getpid(), signal.SIGKILL))
+        suicide = callbacks.LambdaCallback(
+            on_batch_begin=lambda batch, logs: RANK == 1 and os.kill(os.getpid(), signal.SIGKILL))
         with open(os.path.join(OUT, f"rank{RANK}.json"), "w") as f:
             json.dump(report, f)
         t0 = time.perf_counter()
