@@ -120,6 +120,15 @@ def test_only_rank_0_writes_and_its_checkpoint_loads_in_one_process(runs, name, 
 
 
 @pytest.mark.parametrize("name", _params(["numpy2", "numpy3"]))
+def test_a_nan_loss_on_one_rank_skips_the_step_on_every_rank(runs, name):
+    """Sample 1 (rank 0's shard of the first batch) has a nan target: the global loss is nan, so every rank
+    skips that step, and the other steps still train, as in one process."""
+    _, reports = _reports(runs, name)
+    for r in reports:
+        assert r["nan_diff"] <= 1e-10 and r["nan_moved"] > 1e-3
+
+
+@pytest.mark.parametrize("name", _params(["numpy2", "numpy3"]))
 def test_a_rank_with_other_weights_is_refused_by_every_rank(runs, name):
     _, reports = _reports(runs, name)
     for r in reports:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -82,6 +83,19 @@ with backends.use(BACKEND):
     report["predict_diff"] = float(np.max(np.abs(predicted - ref_pred)))
     report["predict_shape"] = list(predicted.shape)
     np.save(os.path.join(OUT, f"predict-rank{RANK}.npy"), predicted)
+
+    if BACKEND == "numpy":  # a nan target on one rank's shard: every rank skips that step, as one process does
+        Y_NAN = Y.copy()
+        Y_NAN[1] = np.nan
+        trained = []
+        for use in (None, strategy):
+            m = build()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                m.fit(X, Y_NAN, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, distribute=use)
+            trained.append(m.get_weights())
+        report["nan_diff"] = max(float(np.max(np.abs(a - b))) for a, b in zip(*trained))
+        report["nan_moved"] = max(float(np.max(np.abs(a - b))) for a, b in zip(trained[1], build().get_weights()))
 
     bad = build()  # a rank whose weights differ from rank 0's is refused by every rank
     if RANK == 1:
