@@ -1,8 +1,6 @@
 """How a global batch is split over ranks: contiguous rows, as even as possible, in rank order."""
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -36,7 +34,3 @@ def split(total: int, rank: int, world: int) -> Shard:
     start = rank * base + min(rank, extra)
     return Shard(int(total), start, start + base + (rank < extra))
 
-
-def local_index(index: np.ndarray, shard: Shard) -> np.ndarray:
-    """The sample indices of `index` (a global batch) that this rank runs."""
-    return index[shard.rows()]
