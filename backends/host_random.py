@@ -11,6 +11,7 @@ into threads): its stream is unseeded (seeded from entropy on first draw) until 
 shares its parent's stream, drawing from the same counter, until it seeds itself.
 """
 import collections.abc
+import contextlib
 import contextvars
 import threading
 
@@ -34,6 +35,7 @@ class _Stream:
 
 
 _stream = contextvars.ContextVar("multirnn_random_stream", default=None)
+_shard = contextvars.ContextVar("multirnn_random_batch_shard", default=None)
 
 
 def _current() -> _Stream:
@@ -92,27 +94,51 @@ class _StateView(collections.abc.MutableMapping):
 _state = _StateView()
 
 
+@contextlib.contextmanager
+def batch_shard(global_batch: int, start: int, stop: int):
+    """Within the block, a draw whose first dimension is `stop - start` is drawn for the whole global
+    batch and rows [start:stop) are kept: a data-parallel rank sees the numbers one process would."""
+    if not 0 <= start <= stop <= global_batch:
+        raise ValueError(f"batch_shard: expected 0 <= start <= stop <= global_batch, "
+                         f"got {start}, {stop}, {global_batch}")
+    token = _shard.set((int(global_batch), int(start), int(stop)))
+    try:
+        yield
+    finally:
+        _shard.reset(token)
+
+
+def _sharded(shape, draw) -> np.ndarray:
+    """`draw(shape)`, or rows of the global batch's draw inside `batch_shard`."""
+    shape, shard = tuple(shape), _shard.get()
+    if shard is None or not shape or shape[0] != shard[2] - shard[1] or shard[0] == shape[0]:
+        return draw(shape)
+    return draw((shard[0],) + shape[1:])[shard[1]:shard[2]]
+
+
 def uniform(shape, minval, maxval, seed=None) -> np.ndarray:
-    return generator(seed).uniform(minval, maxval, size=tuple(shape))
+    return _sharded(shape, lambda s: generator(seed).uniform(minval, maxval, size=s))
 
 
 def normal(shape, mean, stddev, seed=None) -> np.ndarray:
-    return generator(seed).standard_normal(size=tuple(shape)) * stddev + mean
+    return _sharded(shape, lambda s: generator(seed).standard_normal(size=s) * stddev + mean)
 
 
 def truncated_normal(shape, mean, stddev, seed=None) -> np.ndarray:
     """Normal draws redrawn until they lie within two standard deviations (as tf.keras)."""
-    gen = generator(seed)
-    out = gen.standard_normal(size=tuple(shape))
-    bad = np.abs(out) > 2.0
-    while bad.any():
-        out[bad] = gen.standard_normal(size=int(bad.sum()))
+    def draw(s):
+        gen = generator(seed)
+        out = gen.standard_normal(size=s)
         bad = np.abs(out) > 2.0
-    return out * stddev + mean
+        while bad.any():
+            out[bad] = gen.standard_normal(size=int(bad.sum()))
+            bad = np.abs(out) > 2.0
+        return out * stddev + mean
+    return _sharded(shape, draw)
 
 
 def binomial(shape, p, seed=None) -> np.ndarray:
-    return (generator(seed).random(size=tuple(shape)) < p).astype(np.float64)
+    return _sharded(shape, lambda s: (generator(seed).random(size=s) < p).astype(np.float64))
 
 
 def dropout(shape, level, seed=None) -> np.ndarray:

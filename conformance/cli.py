@@ -8,7 +8,7 @@ import time
 from typing import List, Optional
 
 from . import known, matrix, oracles as oracle_mod  # noqa: E402
-from .report import summarize, table  # noqa: E402
+from .report import merge, summarize, table  # noqa: E402
 from .runner import GENERIC, TOLERANCE, parse_side, quiet_threads, run_matrix, with_generic  # noqa: E402
 
 DTYPES = {"matrix": [None], "float64": ["float64"], "float32": ["float32"], "both": ["float64", "float32"]}
@@ -29,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
     p.add_argument("--only", help="comma-separated id globs or substrings, e.g. 'lstm-*-bi_concat*'")
     p.add_argument("--quick", action="store_true", help="only the covering subset (every pair of option values)")
-    p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs")
+    p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs; 'env': "
+                                   "K = RANK + 1 and N = WORLD_SIZE from the environment (torchrun)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="print (and with --json write) one report from the JSON reports of all N shards of a run")
     p.add_argument("--jobs", "-j", default="1", help="worker processes ('auto' = one per CPU)")
     p.add_argument("--steps", type=int, default=3, help="optimizer steps per configuration (default 3)")
     p.add_argument("--json", help="write the full results to this JSON file")
@@ -41,15 +44,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _shard(args) -> tuple:
+    """(K, N) of `--shard K/N`, (1, 1) without it."""
+    if not args.shard:
+        return 1, 1
+    if args.shard == "env":  # one shard per process of a torchrun (or any launcher setting RANK, WORLD_SIZE)
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise ValueError("--shard env: RANK and WORLD_SIZE are not set (launch with torchrun, or give K/N)")
+        return int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
+    try:
+        k, n = (int(v) for v in args.shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {args.shard}: expected K/N with 1 <= K <= N") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {args.shard}: expected K/N with 1 <= K <= N")
+    return k, n
+
+
 def _select(args) -> list:
     configs = matrix.quick() if args.quick else matrix.configurations()
     configs = matrix.select(args.only, configs)
-    if args.shard:
-        k, n = (int(v) for v in args.shard.split("/"))
-        if not 1 <= k <= n:
-            raise ValueError(f"--shard {args.shard}: expected K/N with 1 <= K <= N")
-        configs = configs[k - 1::n]
-    return configs
+    k, n = _shard(args)
+    return configs[k - 1::n]
 
 
 def _backends(args) -> List[str]:
@@ -147,6 +163,8 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     `tune_threads` limits torch and TensorFlow to one thread each in this process (the command does).
     """
     args = _parser().parse_args(argv)
+    if args.merge:
+        return merge_main(args)
     if args.cells:
         from . import cells
         names = [parse_side(b.strip())[0] for b in args.backends.split(",") if b.strip()] if args.backends else None
@@ -177,11 +195,37 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     summary = summarize(results)
     print(render(summary, results, backend_names, oracle_names, wall))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"summary": summary, "wall_seconds": wall, "backends": backend_names,
-                       "oracles": oracle_names, "results": [r.as_dict() for r in results]},
-                      f, indent=1, default=_json_default)
+        k, n = _shard(args)
+        per_config = len(DTYPES[args.dtype])
+        stored = [dict(r.as_dict(), position=k - 1 + n * (j // per_config)) for j, r in enumerate(results)]
+        _write_json(args.json, {"summary": summary, "wall_seconds": wall, "backends": backend_names,
+                                "oracles": oracle_names, "shard": [k, n], "results": stored})
     return 1 if summary["failed"] else 0
+
+
+def merge_main(args) -> int:
+    """`--merge a.json b.json ...`: the summary of the whole run from the reports of its shards."""
+    try:
+        documents = []
+        for path in args.merge:
+            with open(path) as f:
+                documents.append(json.load(f))
+        summary, results = merge(documents, args.merge)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    wall = max(float(d.get("wall_seconds", 0.0)) for d in documents)  # the shards ran side by side
+    print(render(summary, results, documents[0]["backends"], documents[0]["oracles"], wall))
+    if args.json:
+        _write_json(args.json, {"summary": summary, "wall_seconds": wall, "backends": documents[0]["backends"],
+                                "oracles": documents[0]["oracles"], "shard": [1, 1], "merged": list(args.merge),
+                                "results": [r.data for r in results]})
+    return 1 if summary["failed"] else 0
+
+
+def _write_json(path: str, document: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(document, f, indent=1, default=_json_default)
 
 
 def _json_default(value):

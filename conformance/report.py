@@ -111,7 +111,7 @@ class Report:
         return {"name": self.name, "dtype": self.dtype, "ok": self.ok, "errors": self.errors,
                 "skipped": self.skipped, "fast_path_declined": self.declined, "inference_only": self.inference_only, "known_differences": self.known,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
-                "pairs": {f"{a}~{b}": {"worst_rel": _num(self.worst((a, b))),
+                "pairs": {f"{a}~{b}": {"worst_rel": _num(self.worst((a, b))), "checks": len(diffs),
                                        "failures": [d.line() for d in diffs if not d.ok]}
                           for (a, b), diffs in self.pairs.items()}}
 
@@ -174,3 +174,94 @@ def table(rows: List[List[str]], header: List[str]) -> str:
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*map(str, row)) for row in rows]
     return "\n".join(lines)
+
+
+@dataclass
+class StoredResult:
+    """One configuration's result read back from a JSON report: what the summary and its listing need."""
+    name: str
+    dtype: str
+    data: dict
+
+    @property
+    def known(self) -> List[str]:
+        return self.data.get("known_differences", [])
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.data["ok"]) or bool(self.known)
+
+    def failures(self) -> List[str]:
+        lines = [f"{side}: {err}" for side, err in self.data["errors"].items()]
+        for key, pair in self.data["pairs"].items():
+            lines += [f"{key.replace('~', ' vs ')}: {line}" for line in pair["failures"]]
+        return lines
+
+
+def _count_into(target: dict, keys) -> None:
+    for key in keys:
+        target[key] = target.get(key, 0) + 1
+
+
+def summarize_stored(results: List[StoredResult]) -> dict:
+    """`summarize` of results read back from JSON (the same totals, pairs, times and lists)."""
+    pairs: Dict[str, dict] = {}
+    seconds: Dict[str, float] = {}
+    skipped: Dict[str, int] = {}
+    inference: Dict[str, int] = {}
+    declined: Dict[str, Dict[str, int]] = {}
+    for r in results:
+        for key, pair in r.data["pairs"].items():
+            entry = pairs.setdefault(key.replace("~", " vs "), {"configs": 0, "checks": 0, "failures": 0, "worst": {}})
+            entry["configs"] += 1
+            entry["checks"] += int(pair["checks"])
+            entry["failures"] += len(pair["failures"])
+            entry["worst"][r.dtype] = max(entry["worst"].get(r.dtype, 0.0), float(pair["worst_rel"]))
+        for side, s in r.data["seconds"].items():
+            seconds[side] = seconds.get(side, 0.0) + s
+        _count_into(skipped, r.data.get("skipped", {}))
+        _count_into(inference, r.data.get("inference_only", {}))
+        for side, reasons in r.data.get("fast_path_declined", {}).items():
+            _count_into(declined.setdefault(side, {}), reasons)
+    failed = [r for r in results if not r.passed]
+    return {"configurations": len(results), "checks": sum(p["checks"] for p in pairs.values()),
+            "failed": len(failed), "known": sum(1 for r in results if r.known), "pairs": pairs,
+            "seconds": seconds, "not_applicable": skipped, "inference_only": inference,
+            "fast_path_declined": declined,
+            "failures": [{"id": r.name, "dtype": r.dtype, "details": r.failures()} for r in failed]}
+
+
+def merge(documents: List[dict], names: List[str]) -> Tuple[dict, List[StoredResult]]:
+    """The JSON reports of the shards of one run (`--shard K/N`) as one: (summary, results in the unsharded order).
+
+    The shards must come from the same command with N shards, each K once; a report without `--shard` is N = 1."""
+    shards = {}
+    for doc, name in zip(documents, names):
+        if "results" not in doc or "backends" not in doc:
+            raise ValueError(f"--merge: {name} is not a JSON report of python -m multirnn.conformance --json")
+        if any("checks" not in pair for r in doc["results"] for pair in r["pairs"].values()):
+            raise ValueError(f"--merge: {name} was written by an older version without per-pair check counts; "
+                             "rerun that shard")
+        k, n = doc.get("shard", [1, 1])
+        if (k, n) in shards:
+            raise ValueError(f"--merge: {name} and {shards[(k, n)][1]} are both shard {k}/{n}")
+        shards[(k, n)] = (doc, name)
+    counts = {n for _, n in shards}
+    if len(counts) != 1:
+        raise ValueError(f"--merge: the reports come from runs with different shard counts: {sorted(counts)}")
+    n = counts.pop()
+    missing = [k for k in range(1, n + 1) if (k, n) not in shards]
+    if missing:
+        raise ValueError(f"--merge: shard(s) {', '.join(f'{k}/{n}' for k in missing)} missing; got "
+                         f"{', '.join(name for _, name in shards.values())}")
+    first = shards[(1, n)][0]
+    for doc, name in shards.values():
+        for key in ("backends", "oracles"):
+            if doc[key] != first[key]:
+                raise ValueError(f"--merge: {name} compares {key} {doc[key]}, shard 1/{n} compares {first[key]}")
+    keyed = []
+    for (k, _), (doc, _) in shards.items():
+        for j, r in enumerate(doc["results"]):
+            keyed.append((r.get("position", j), k, j, StoredResult(r["id"], r["dtype"], r)))
+    results = [r for *_, r in sorted(keyed, key=lambda t: t[:3])]
+    return summarize_stored(results), results

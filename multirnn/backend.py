@@ -8,6 +8,7 @@ import functools
 from typing import Callable
 
 from multirnn import backends as _backends
+from multirnn.backends import collectives
 from multirnn.backends import config as _config
 from multirnn.backends import frameworks
 from multirnn.backends import host_random
@@ -29,7 +30,7 @@ fast_paths, use_fast_paths = _config.fast_paths, _config.use_fast_paths
 __all__ = ["NAMES", "use", "available", "default_name", "load", "read_user_config", "set_random_seed",
            "host_random", "frameworks", "current_name", "on_own_backend", "config_path", "floatx", "set_floatx",
            "epsilon", "set_epsilon", "learning_phase", "set_learning_phase", "map_structure", "fast_paths",
-           "use_fast_paths"]
+           "use_fast_paths", "collectives"]
 
 
 def current_name() -> str:

@@ -9,6 +9,8 @@ from typing import Optional
 
 import numpy as np
 
+from multirnn import distribute
+
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
           "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
           "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
@@ -392,12 +394,17 @@ class CSVLogger(Callback):
         self.keys, self.file, self.writer = None, None, None
 
     def on_train_begin(self, logs=None):
+        self.keys, self.file = None, None
+        if not distribute.is_writer():  # data parallel: the logs are the same on every rank; rank 0 writes
+            return
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self.file = open(self.filename, "a" if self.append else "w", newline="")
         self.keys, self.has_header = None, exists
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self.file is None:
+            return
         if self.keys is None:
             self.keys = sorted(logs)
             self.writer = csv.DictWriter(self.file, ["epoch"] + self.keys, delimiter=self.separator)

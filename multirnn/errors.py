@@ -40,3 +40,7 @@ class ArgumentTypeError(MultirnnError, TypeError):
 
 class DTypeError(ArgumentTypeError):
     """A tensor of a dtype the operation cannot take (labels that are not numbers)."""
+
+
+class DistributedError(MultirnnError, RuntimeError):
+    """Data-parallel training that cannot go on: no process group, ranks that differ, a rank that stopped."""

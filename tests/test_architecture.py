@@ -91,3 +91,20 @@ def test_the_rules_can_fail():
     assert "multirnn.backends" in _imports(K_MODULE, SOURCES[K_MODULE])
     assert any(m.split(".")[0] == "torch" for m in _imports("multirnn.backends.frameworks",
                                                                 SOURCES["multirnn.backends.frameworks"]))
+
+
+def _uses_torch_distributed(path: pathlib.Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr == "distributed":
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any(n.startswith("torch.distributed") for n in names):
+                return True
+    return False
+
+
+def test_torch_distributed_is_reached_only_through_backends_collectives():
+    """Data parallelism (multirnn/distribute) goes through K.collectives, the one module holding the process group."""
+    users = sorted(n for n, p in SOURCES.items() if not n.startswith(TOOLS) and _uses_torch_distributed(p))
+    assert users == ["multirnn.backends.collectives"], users

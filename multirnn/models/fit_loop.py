@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from multirnn import callbacks as callbacks_module
-from multirnn.errors import InvalidArgumentError
+from multirnn import distribute as distribute_module
+from multirnn.errors import DistributedError, InvalidArgumentError
 from multirnn.layers.container import Container
 from multirnn.models import data
 
@@ -136,7 +137,7 @@ def _callback_list(model, callbacks, verbose, params, history=True, mode="train"
     if history:
         model.history = callbacks_module.History()
         extra.append(model.history)
-    if verbose:
+    if verbose and distribute_module.is_writer():  # one progress bar, on rank 0
         extra.append(callbacks_module.ProgbarLogger(verbose=verbose, mode=mode))
     return callbacks_module.CallbackList(items + extra, model=model, params=params)
 
@@ -173,8 +174,8 @@ def check_stateful_batches(model, count: int, batch_size: int, what: str) -> Non
 
 
 def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-             class_weight, sample_weight, initial_epoch, on_nonfinite="skip"):
-    """Train over the data; returns the History callback."""
+             class_weight, sample_weight, initial_epoch, on_nonfinite="skip", distribute=None):
+    """Train over the data (each rank its shard of every batch under `distribute`); returns the History."""
     owner = f"{model.owner}.fit"
     batch_size = data.check_batch_size(batch_size, owner)
     epochs, initial_epoch = check_epochs(epochs, initial_epoch, owner)
@@ -188,17 +189,47 @@ def fit_loop(model, x, y, batch_size, epochs, verbose, callbacks, validation_spl
               "verbose": verbose, "do_validation": val is not None, "metrics": list(model.metrics_names)}
 
     def epoch_batches(epoch):
-        for index in data.batch_indices(count, batch_size, shuffle):
+        for index in data.batch_indices(count, batch_size, shuffle):  # one global order on every rank
+            index = _local(model, index)
             yield data.take(xs, index), data.take(ys, index), data.take(sws, index)
     validate = None if val is None else (lambda: evaluate_loop(model, *val, batch_size, 0, None))
-    return train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate,
-                        on_nonfinite, "fit")
+    with distribute_module.strategy.attached(model, distribute, "fit"):
+        return train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate,
+                            on_nonfinite, "fit")
+
+
+def _strategy(model):
+    return getattr(model, "_distribute", None)
+
+
+def _local(model, index):
+    """The rows of a global batch this rank runs (all of them without a strategy)."""
+    strategy = _strategy(model)
+    return index if strategy is None else index[strategy.shard_of(len(index)).rows()]
+
+
+def _has_rows(model) -> bool:
+    strategy = _strategy(model)
+    return strategy is None or strategy.shard is None or strategy.shard.size > 0
+
+
+def _step_scope(model):
+    strategy = _strategy(model)
+    return contextlib.nullcontext() if strategy is None or strategy.shard is None else strategy.step_scope()
+
+
+def _reduced(model, averages, what: str):
+    strategy = _strategy(model)
+    return averages if strategy is None else strategy.reduce_averages(averages, f"{model.owner}.{what}")
 
 
 def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initial_epoch, validate=None,
                  on_nonfinite="skip", what="fit"):
     """The epochs of `fit` and `fit_generator`: `epoch_batches(epoch)` yields `(xs, ys, sws)` host arrays."""
     owner = f"{model.owner}.{what}"
+    if _strategy(model) is None and distribute_module.current() is not None:
+        raise DistributedError(f"{owner}: DataParallel shards the arrays of fit, evaluate and predict only; "
+                               "a generator's batches cannot be split by rank (pass arrays to fit)")
     cbs = _callback_list(model, callbacks, verbose, params)
     model.stop_training = False
     cbs.on_train_begin()
@@ -209,16 +240,19 @@ def train_epochs(model, epoch_batches, params, callbacks, verbose, epochs, initi
         for step, (bx, by, bw) in enumerate(epoch_batches(epoch)):
             batch_logs = {"batch": step, "size": len(bx[0])}
             cbs.on_train_batch_begin(step, batch_logs)
-            values, metrics = model.train_step(bx, by, bw, on_nonfinite, f"{owner}: batch {step} of epoch {epoch + 1}")
+            with _step_scope(model):
+                values, metrics = model.train_step(bx, by, bw, on_nonfinite,
+                                                   f"{owner}: batch {step} of epoch {epoch + 1}")
             steps, skipped = steps + 1, skipped + (on_nonfinite == "skip" and not math.isfinite(values[0][1]))
-            averages.add(values, metrics, len(bx[0]))
+            if _has_rows(model):
+                averages.add(values, metrics, len(bx[0]))
             batch_logs.update(averages.result())
             cbs.on_train_batch_end(step, batch_logs)
             if model.stop_training:
                 break
         if skipped:
             warn_skipped(f"{owner}: epoch {epoch + 1}", skipped, steps)
-        logs = averages.result()
+        logs = _reduced(model, averages, f"{what}: the means of epoch {epoch + 1}").result()
         if validate is not None:
             logs.update({f"val_{k}": v for k, v in validate().items()})
         cbs.on_epoch_end(epoch, logs)
@@ -243,14 +277,15 @@ def _caller_level() -> int:
     return level
 
 
-def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=False) -> dict:
+def evaluate_loop(model, xs, ys, sws, batch_size, verbose, callbacks, history=False, distribute=None) -> dict:
     """Sample-weighted means of the loss and metrics over all batches, in `metrics_names` order."""
     count = data.check_lengths({"x": xs, "y": ys}, f"{model.owner}.evaluate")
     check_stateful_batches(model, count, batch_size, "evaluate")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
     batches = ((data.take(xs, i), data.take(ys, i), data.take(sws, i))
-               for i in data.batch_indices(count, batch_size, False))
-    return test_batches(model, batches, params, verbose, callbacks, history)
+               for i in (_local(model, i) for i in data.batch_indices(count, batch_size, False)))
+    with distribute_module.strategy.attached(model, distribute, "evaluate"):
+        return test_batches(model, batches, params, verbose, callbacks, history)
 
 
 def test_batches(model, batches, params, verbose, callbacks, history=False) -> dict:
@@ -260,35 +295,43 @@ def test_batches(model, batches, params, verbose, callbacks, history=False) -> d
     averages = Averages()
     for step, (bx, by, bw) in enumerate(batches):
         cbs.on_test_batch_begin(step, {"batch": step, "size": len(bx[0])})
-        values, metrics = model.test_step(bx, by, bw)
-        averages.add(values, metrics, len(bx[0]))
+        if _has_rows(model):
+            values, metrics = model.test_step(bx, by, bw)
+            averages.add(values, metrics, len(bx[0]))
         cbs.on_test_batch_end(step, dict(averages.result(), batch=step, size=len(bx[0])))
-    logs = averages.result()
+    logs = _reduced(model, averages, "evaluate: the means").result()
     cbs.on_test_end(logs)
     return logs
 
 
-def predict_loop(model, xs, batch_size, verbose, callbacks) -> list:
-    """All outputs, batch by batch, joined on the host."""
+def predict_loop(model, xs, batch_size, verbose, callbacks, distribute=None) -> list:
+    """All outputs, batch by batch, joined on the host (gathered from every rank in order)."""
     count = len(xs[0])
     check_stateful_batches(model, count, batch_size, "predict")
     params = {"batch_size": batch_size, "steps": -(-count // batch_size), "samples": count, "verbose": verbose}
-    batches = (data.take(xs, i) for i in data.batch_indices(count, batch_size, False))
-    return predict_batches(model, batches, params, verbose, callbacks)
+    batches = (data.take(xs, _local(model, i)) for i in data.batch_indices(count, batch_size, False))
+    with distribute_module.strategy.attached(model, distribute, "predict"):
+        return predict_batches(model, batches, params, verbose, callbacks)
 
 
 def predict_batches(model, batches, params, verbose, callbacks) -> list:
     """The outputs for each batch of inputs, joined on the host (predict, predict_generator)."""
     cbs = _callback_list(model, callbacks, verbose, params, history=False, mode="predict")
     cbs.on_predict_begin()
-    pieces = None
+    pieces, strategy = None, _strategy(model)
     for step, bx in enumerate(batches):
         cbs.on_predict_batch_begin(step, {"batch": step, "size": len(bx[0])})
-        outs = model.predict_step(bx)
-        pieces = [[] for _ in outs] if pieces is None else pieces
-        for bucket, o in zip(pieces, outs):
-            bucket.append(o)
+        if _has_rows(model):
+            outs = model.predict_step(bx)
+            pieces = [[None] * step for _ in outs] if pieces is None else pieces
+            for bucket, o in zip(pieces, outs):
+                bucket.append(o)
+        elif pieces is not None:
+            for bucket in pieces:
+                bucket.append(None)
         cbs.on_predict_batch_end(step, {"batch": step, "size": len(bx[0])})
+    if strategy is not None:
+        pieces = strategy.gather_batches(pieces, f"{model.owner}.predict: gathering the outputs")
     cbs.on_predict_end()
     if pieces is None:
         return [np.zeros((0,) + tuple(d or 0 for d in t.symbolic_shape[1:])) for t in model.outputs]

@@ -19,6 +19,7 @@ import numpy as np
 
 from multirnn import keras1_weights, optimizers
 from multirnn import backend as K
+from multirnn import distribute
 from multirnn.custom_objects import custom_object_scope, current_custom_objects
 from multirnn.errors import FileFormatError, InvalidArgumentError, MultirnnError, WeightMismatchError
 from multirnn.layers import topology
@@ -210,6 +211,8 @@ def save_weights(model, path, overwrite: bool = True) -> None:
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
     groups = weight_groups(model)
+    if not distribute.is_writer():  # data parallel: the weights are the same on every rank; rank 0 writes
+        return
     if path.lower().endswith(_H5_SUFFIXES):
         atomic_write(path, lambda f: h5_format.write(f, groups, None))
     else:
@@ -241,6 +244,8 @@ def save_model(model, path, overwrite: bool = True, include_optimizer: bool = Tr
             optimizer_weights = [np.asarray(w) for w in model.optimizer.get_weights()]
     json.dumps(manifest, default=_json_default)  # fail before touching the file
     groups = weight_groups(model)
+    if not distribute.is_writer():
+        return
     if path.lower().endswith(_H5_SUFFIXES):
         atomic_write(path, lambda f: h5_format.write(f, groups, manifest, optimizer_weights))
     else:

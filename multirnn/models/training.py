@@ -207,6 +207,7 @@ class Trainer:
         saved = fit_loop.save_states(self)
         total, parts, metrics, grads, states = step(*self._step_inputs(xs, ys, sws, layers))
         _put_states(layers, states)
+        grads, total = self._reduce_gradients(grads, total, len(xs[0]))
         loss = float(np.asarray(K.to_numpy(total)))
         if not math.isfinite(loss) and on_nonfinite != "apply":
             fit_loop.restore_states(saved)
@@ -218,6 +219,11 @@ class Trainer:
         constraints = [(var, fn) for var, fn in self.constraints if id(var) in trainable]
         self.optimizer.apply_gradients(list(zip(grads, variables)), constraints, compiled=not self.run_eagerly)
         return self._logs(body, total, parts, metrics, sws)
+
+    def _reduce_gradients(self, grads: list, total, batch_size: int):
+        """(gradients, loss) as they are; under a data-parallel strategy, those of the global batch."""
+        strategy = getattr(self, "_distribute", None)
+        return (grads, total) if strategy is None else strategy.reduce_gradients(grads, total, batch_size)
 
     def test_step(self, xs, ys, sws):
         """The loss values and metric records of prepared arrays, without training."""
@@ -288,36 +294,38 @@ class Trainer:
     @keras1_aliases({"nb_epoch": "epochs"})
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            on_nonfinite: str = "skip", **kwargs):
+            on_nonfinite: str = "skip", distribute=None, **kwargs):
         """Train for `epochs` (Keras 1: `nb_epoch`) over the data in batches; returns a `History`.
 
         `on_nonfinite`: a batch whose loss is nan/inf is not applied ('skip', the default: one warning per epoch,
-        the loss still logged for `TerminateOnNaN`), stops training with an error ('raise') or is applied ('apply')."""
+        the loss still logged for `TerminateOnNaN`), stops training with an error ('raise') or is applied ('apply').
+        `distribute`: a `multirnn.distribute.DataParallel` (or the enclosing `with DataParallel():` scope's)."""
         if kwargs:
             raise TypeError(f"{self.owner}.fit: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
         return fit_loop.fit_loop(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                                 validation_data, shuffle, class_weight, sample_weight, initial_epoch, on_nonfinite)
+                                 validation_data, shuffle, class_weight, sample_weight, initial_epoch, on_nonfinite,
+                                 distribute)
 
     @K.on_own_backend
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, callbacks=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=1, sample_weight=None, callbacks=None, distribute=None):
         """The loss (and metrics) over the data: a scalar, or a list in `metrics_names` order."""
         owner = f"{self.owner}.evaluate"
         batch_size, verbose = data.check_batch_size(batch_size, owner), fit_loop.check_verbose(verbose, owner)
         xs, ys, sws = self.prepare(x, y, sample_weight, None, "evaluate")
         with fit_loop.states_kept_on_error(self):
-            logs = fit_loop.evaluate_loop(self, xs, ys, sws, batch_size, verbose, callbacks)
+            logs = fit_loop.evaluate_loop(self, xs, ys, sws, batch_size, verbose, callbacks, distribute=distribute)
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
     @K.on_own_backend
-    def predict(self, x, batch_size=None, verbose=0, callbacks=None):
+    def predict(self, x, batch_size=None, verbose=0, callbacks=None, distribute=None):
         """The outputs for all samples, computed in batches; NumPy arrays."""
         owner = f"{self.owner}.predict"
         batch_size, verbose = data.check_batch_size(batch_size, owner), fit_loop.check_verbose(verbose, owner)
         xs = self.input_arrays(x, "predict")
         data.check_samples(data.check_lengths({"x": xs}, owner), owner)
         with fit_loop.states_kept_on_error(self):
-            out = fit_loop.predict_loop(self, xs, batch_size, verbose, callbacks)
+            out = fit_loop.predict_loop(self, xs, batch_size, verbose, callbacks, distribute)
         return out[0] if len(out) == 1 else out
 
     # ---- from generators and Sequences (Keras 2 names; Keras 1 names and sample counts accepted)
