@@ -61,6 +61,10 @@ class Backend:
         """Rows `values` at `indices` (1-D, may repeat) of a tensor of `shape`."""
         return IndexedRows(indices, values, shape)
 
+    def indexed_like(self, g, values):
+        """`values` in place of the rows of indexed `g` (a dense `g`: `values` itself)."""
+        return IndexedRows(g.indices, values, g.shape) if isinstance(g, IndexedRows) else values
+
     def indexed_raw(self, g) -> tuple:
         """(indices, values) of an indexed gradient as they came, repeated rows not summed."""
         return g.indices, g.values

@@ -161,7 +161,7 @@ class Trainer:
         variables = self.trainable_weights
         saved = fit_loop.save_states(self)
         (total, (parts, outputs, masks)), grads = K.value_and_grad(
-            lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+            lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True, indexed=True)
         loss = float(np.asarray(K.to_numpy(total)))
         if not math.isfinite(loss) and on_nonfinite != "apply":
             fit_loop.restore_states(saved)

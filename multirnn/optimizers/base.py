@@ -87,23 +87,26 @@ class Optimizer:
 
     # ---- the step
     def _clip(self, grads):
+        """Clip dense gradients, and the rows of indexed ones as they came (repeats not yet summed, as tf)."""
+        rows = [K.indexed_raw(g)[1] if K.is_indexed(g) else g for g in grads]
         if self.clipvalue is not None:
-            grads = [K.clip(g, -float(self.clipvalue), float(self.clipvalue)) for g in grads]
+            rows = [K.clip(g, -float(self.clipvalue), float(self.clipvalue)) for g in rows]
         if self.clipnorm is not None:
             c = float(self.clipnorm)
-            grads = [g * c / K.maximum(K.sqrt(K.sum(K.square(g))), c) for g in grads]
-        if self.global_clipnorm is not None and grads:
+            rows = [g * c / K.maximum(K.sqrt(K.sum(K.square(g))), c) for g in rows]
+        if self.global_clipnorm is not None and rows:
             c = float(self.global_clipnorm)
-            norm = K.sqrt(sum(K.sum(K.square(g)) for g in grads))
-            grads = [g * c / K.maximum(norm, c) for g in grads]
-        return grads
+            norm = K.sqrt(sum(K.sum(K.square(g)) for g in rows))
+            rows = [g * c / K.maximum(norm, c) for g in rows]
+        return [K.indexed_like(g, r) for g, r in zip(grads, rows)]
 
     def apply_gradients(self, grads_and_vars, constraints=None) -> int:
         """Update each variable in place from its gradient (None gradients are skipped); then
         apply `constraints`, (variable, fn) pairs as in `Layer.constraints`. Returns iterations."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         variables = [v for _, v in pairs]
-        grads = [g if K.is_tensor(g) else K.constant(np.asarray(g), K.dtype(v)) for g, v in pairs]
+        grads = [g if K.is_tensor(g) or K.is_indexed(g) else K.constant(np.asarray(g), K.dtype(v))
+                 for g, v in pairs]
         self.build(variables)
         coefficients = self.coefficients(self.current_lr(), self.iterations + 1)
         by_id = {id(v): fn for v, fn in (constraints or [])}
@@ -118,7 +121,7 @@ class Optimizer:
     def minimize(self, loss_fn, variables, constraints=None):
         """One step on the scalar `loss_fn()`; returns the loss value before the step."""
         variables = list(variables)
-        value, grads = K.value_and_grad(loss_fn, variables)
+        value, grads = K.value_and_grad(loss_fn, variables, indexed=True)
         self.apply_gradients(zip(grads, variables), constraints)
         return value
 
@@ -127,7 +130,12 @@ class Optimizer:
         return {"lr": lr}
 
     def update_variable(self, var, grad, slots: dict, c: dict) -> None:
+        """Update `var` and its `slots` in place from `grad`: dense, or indexed (then `update_rows`)."""
         raise NotImplementedError
+
+    def update_rows(self, var, grad, slots: dict, c: dict) -> None:
+        """The sparse update of an indexed `grad` (tf_keras's `_resource_apply_sparse`); by default the dense one."""
+        self.update_variable(var, K.densify(grad), slots, c)
 
     def finish_step(self, c: dict) -> None:
         """Update optimizer-level state after all variables (Nadam's momentum schedule)."""
