@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from multirnn import backend as K
-from multirnn import constraints, initializers, regularizers
+from multirnn import activations, constraints, initializers, regularizers
 from multirnn.layers import topology
 from multirnn.layers.symbolic import call_symbolic
 
@@ -215,6 +215,25 @@ class Layer:
             self._activity_call, self._activity_losses = _outer_call.get(), []
         self._activity_losses += [self.activity_regularizer(out) / float(K.int_shape(out)[0])
                                   for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+    # ---- the logits of a sigmoid/softmax output, for the crossentropies (tf_keras's `_keras_logits`)
+    def activate(self, activation, x):
+        """`activation(x)`; for the builtin sigmoid or softmax, `x` is kept as the logits of the output."""
+        out = activation(x)
+        if activation is activations.sigmoid or activation is activations.softmax:
+            if self.__dict__.get("_logits_call") != _outer_call.get():
+                self._logits_call, self._logits = _outer_call.get(), []
+            self._logits.append((out, x))
+        return out
+
+    def take_logits(self, output):
+        """The logits this layer kept for `output` (the very tensor of one of its calls), then forgotten; else None."""
+        kept = self.__dict__.get("_logits") or []
+        for k, (out, logits) in enumerate(kept):
+            if out is output:
+                del kept[k]
+                return logits
+        return None
 
     def _call_args(self):
         return inspect.signature(self.call).parameters

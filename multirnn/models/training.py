@@ -65,7 +65,7 @@ class Trainer:
     def _resolve_compile(self):
         names = self.output_names if self.outputs else [self.layers[-1].name] if self.layers else ["output"]
         shapes = [t.symbolic_shape for t in self.outputs] if self.outputs else [None] * len(names)
-        return Compiled(self.owner, names, shapes, **self._compile_args)
+        return Compiled(self.owner, names, shapes, logits_of=self.take_logits, **self._compile_args)
 
     def require_compiled(self, what: str) -> Compiled:
         """The resolved compile settings; a clear error naming `what` when `compile` was not called."""
