@@ -104,11 +104,8 @@ class Compiled:
     def take_logits(self, outputs) -> list:
         """The logits kept for each output (None where there are none), remembered for the metrics of this step."""
         found = [self.logits_of(out) if self.logits_of is not None else None for out in outputs]
-        self._kept = [(out, logits) for out, logits in zip(outputs, found) if logits is not None]
+        self._kept = [None if logits is None else K.stop_gradient(logits) for logits in found]
         return found
-
-    def _kept_logits(self, out):
-        return next((logits for kept, logits in self._kept if kept is out), None)
 
     def loss(self, ys, outputs, weights, masks):
         """The weighted total over outputs, and each output's own loss (crossentropies from kept logits)."""
@@ -125,11 +122,12 @@ class Compiled:
 
     def metrics(self, ys, outputs, masks, weights=None) -> list:
         """(name, per-sample values, output mask, sample weights or None) for every metric of every output;
-        only weighted metrics carry the sample weights."""
+        only weighted metrics carry the sample weights. Called after `loss` on the same outputs (its logits)."""
         out = []
         weights = weights or [None] * len(ys)
-        for prefix, fns, y, pred, mask, sw in zip(self._prefix, self.metric_fns, ys, outputs, masks, weights):
-            logits = self._kept_logits(pred)
+        kept = self._kept if len(self._kept) == len(outputs) else [None] * len(outputs)  # the loss's, output by output
+        for prefix, fns, y, pred, mask, sw, logits in zip(self._prefix, self.metric_fns, ys, outputs, masks, weights,
+                                                         kept):
             for name, fn, weighted in fns:
                 value, w = _apply(fn, y, pred, logits), sw if weighted else None
                 if isinstance(value, dict):
