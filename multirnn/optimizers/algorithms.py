@@ -52,7 +52,7 @@ class SGD(Optimizer):
 class RMSprop(Optimizer):
     """rms = rho·rms + (1−rho)·g²; var −= lr·g / (sqrt(rms) + epsilon) (epsilon outside the root)."""
     slot_names = ("rms",)
-    default_lr = 0.001
+    default_lrs = (0.001, 0.001)
 
     def __init__(self, learning_rate=UNSET, rho=0.9, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -81,6 +81,7 @@ class Adagrad(Optimizer):
     """acc += g²; var −= lr·g / (sqrt(acc) + epsilon). The accumulator starts at
     `initial_accumulator_value` (0.1, as tf_keras; Keras 2.2 started at 0)."""
     slot_names = ("accumulator",)
+    default_lrs = (0.001, 0.01)
 
     def __init__(self, learning_rate=UNSET, initial_accumulator_value=0.1, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -109,9 +110,12 @@ class Adagrad(Optimizer):
 
 
 class Adadelta(Optimizer):
-    """a = rho·a + (1−rho)·g²; u = sqrt(d + eps) / sqrt(a + eps)·g; d = rho·d + (1−rho)·u²; var −= lr·u."""
+    """a = rho·a + (1−rho)·g²; u = sqrt(d + eps) / sqrt(a + eps)·g; d = rho·d + (1−rho)·u²; var −= lr·u.
+
+    The default lr is tf_keras's 0.001 (steps 1000x smaller than Keras 2.2's lr=1.0, the paper's lr-free
+    rule): it warns once when none is given; `set_default_learning_rates('keras2')` gives 1.0."""
     slot_names = ("accum_grad", "accum_var")
-    default_lr = 1.0
+    default_lrs = (0.001, 1.0)  # Keras 2.2: 1.0, the lr-free Adadelta of the paper
 
     def __init__(self, learning_rate=UNSET, rho=0.95, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -144,7 +148,7 @@ class Adadelta(Optimizer):
 class Adam(Optimizer):
     """m, v moving averages; var −= lr·sqrt(1−β2^t)/(1−β1^t)·m / (sqrt(v) + epsilon), epsilon not
     bias-corrected (tf_keras); `amsgrad` divides by sqrt(max of all v) instead."""
-    default_lr = 0.001
+    default_lrs = (0.001, 0.001)
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -186,7 +190,7 @@ class Adam(Optimizer):
 class Adamax(Optimizer):
     """m = β1·m + (1−β1)·g; u = max(β2·u, |g|); var −= lr/(1−β1^t)·m / (u + epsilon)."""
     slot_names = ("m", "u")
-    default_lr = 0.002
+    default_lrs = (0.001, 0.002)
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
@@ -223,7 +227,7 @@ class Nadam(Optimizer):
     var −= lr·((1−μ_t)·g/(1−Πμ_t) + μ_{t+1}·m/(1−Πμ_{t+1})) / (sqrt(v/(1−β2^t)) + epsilon).
     `decay` is the time decay of lr as elsewhere (tf_keras reuses that name for schedule_decay)."""
     slot_names = ("m", "v")
-    default_lr = 0.002
+    default_lrs = (0.001, 0.002)
 
     def __init__(self, learning_rate=UNSET, beta_1=0.9, beta_2=0.999, schedule_decay=0.004, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)

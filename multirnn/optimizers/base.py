@@ -12,6 +12,7 @@ import numpy as np
 from multirnn import backend as K
 from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import keras1_aliases
+from multirnn.optimizers import defaults
 
 UNSET = object()  # the default learning_rate: tells `lr=` given alone from both given
 
@@ -22,7 +23,7 @@ class Optimizer:
     `epsilon` defaults to K.epsilon() read at construction; `learning_rate` (Keras 1: `lr`) is a
     host float that may be reassigned between steps (`optimizer.lr = 0.001`)."""
     slot_names = ()
-    default_lr = 0.01
+    default_lrs = (0.01, 0.01)  # the default learning rate: tf_keras's, Keras 2.2's (see defaults.py)
 
     @keras1_aliases({"lr": "learning_rate"})
     def __init__(self, learning_rate=UNSET, decay=0.0, clipnorm=None, clipvalue=None,
@@ -30,7 +31,7 @@ class Optimizer:
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
-        self.learning_rate = self.default_lr if learning_rate is UNSET else learning_rate
+        self.learning_rate = defaults.default_lr(type(self)) if learning_rate is UNSET else learning_rate
         for arg, value in (("decay", decay), ("clipnorm", clipnorm), ("clipvalue", clipvalue),
                            ("global_clipnorm", global_clipnorm)):
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
