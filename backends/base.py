@@ -71,8 +71,7 @@ class Backend:
 
     def indexed_parts(self, g) -> tuple:
         """(unique indices, the rows of each summed), as tf_keras deduplicates before a sparse update."""
-        unique, positions = self.unique_positions(g.indices)
-        return unique, self.segment_sum(g.values, positions, int(self.int_shape(unique)[0]))
+        return self.sum_repeated_rows(g.indices, g.values)
 
     def densify(self, g):
         """A dense tensor of an indexed gradient (dense ones pass through)."""

@@ -462,9 +462,10 @@ class NumpyBackend(Backend):
         return IndexedRows(index, g.reshape((index.shape[0],) + tuple(ref.shape[1:])), ref.shape)
 
     # ---- row updates of indexed gradients (plain arrays, in place)
-    def unique_positions(self, indices):
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed)."""
         unique, positions = self.xp.unique(_plain(indices), return_inverse=True)
-        return unique, positions.reshape(-1)
+        return unique, self.segment_sum(values, positions.reshape(-1), unique.shape[0])
 
     def segment_sum(self, values, positions, n):
         values = _plain(values)

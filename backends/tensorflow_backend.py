@@ -424,8 +424,10 @@ class TensorflowBackend(Backend):
         return tf.gather(reference, indices)
 
     # ---- row updates of indexed gradients (in place)
-    def unique_positions(self, indices):
-        return tf.unique(indices)
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed), as tf_keras's `_deduplicate_indexed_slices`."""
+        unique, positions = tf.unique(indices)
+        return unique, tf.math.unsorted_segment_sum(values, positions, tf.shape(unique)[0])
 
     def segment_sum(self, values, positions, n):
         return tf.math.unsorted_segment_sum(values, positions, n)

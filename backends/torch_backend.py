@@ -395,9 +395,10 @@ class TorchBackend(Backend):
         return reference[indices]
 
     # ---- row updates of indexed gradients (in place)
-    def unique_positions(self, indices):
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed)."""
         unique, positions = torch.unique(indices, return_inverse=True)
-        return unique, positions.reshape(-1)
+        return unique, self.segment_sum(values, positions.reshape(-1), unique.shape[0])
 
     def segment_sum(self, values, positions, n):
         out = torch.zeros((n,) + tuple(values.shape[1:]), dtype=values.dtype, device=values.device)
