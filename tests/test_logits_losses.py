@@ -145,3 +145,46 @@ def test_own_probabilities_keep_the_clipped_formula(K, float64):
     logits = K.constant(np.array([[30.0], [0.0]]))
     assert_close(K.to_numpy(losses.binary_crossentropy(y, logits, from_logits=True)), [30.0, np.log(2.0)],
                  "float64", "binary crossentropy from logits")
+
+
+@needs_tf_keras
+def test_masked_sequence_classifier_matches_tf_keras(K, float64):
+    """Embedding(mask_zero) -> SimpleRNN(return_sequences) -> Dense(softmax) inside a nested model, sparse
+    labels with sample weights: the masked steps drop out of a loss taken from the logits."""
+    import tf_keras
+    from multirnn.layers import Dense, Embedding, Input, SimpleRNN
+    from multirnn.models import Model, Sequential
+    rng = np.random.default_rng(4)
+    x = np.array([[1, 2, 0, 0], [3, 1, 2, 0], [2, 2, 2, 1]])
+    y = rng.integers(0, 3, (3, 4))
+    sw = np.array([1.0, 0.5, 2.0])
+    weights = [rng.standard_normal((4, 2)), rng.standard_normal((2, 3)) * 6, rng.standard_normal((3, 3)) * 3,
+               rng.standard_normal(3), rng.standard_normal((3, 3)) * 8, rng.standard_normal(3)]
+    tf_keras.backend.set_floatx("float64")
+    try:
+        tl = tf_keras.layers
+        theirs = tf_keras.Sequential([tl.Embedding(4, 2, mask_zero=True), tl.SimpleRNN(3, return_sequences=True),
+                                      tl.Dense(3, activation="softmax")])
+        theirs.build((None, 4))
+        theirs.set_weights(weights)
+        theirs.compile(tf_keras.optimizers.legacy.SGD(0.125), "sparse_categorical_crossentropy")
+        expected_eval = theirs.evaluate(x, y, sample_weight=sw, verbose=0)
+        expected_train = theirs.train_on_batch(x, y, sample_weight=sw)
+        expected_weights = theirs.get_weights()
+    finally:
+        tf_keras.backend.set_floatx("float32")
+    inner = Sequential([Embedding(4, 2, mask_zero=True, input_length=4), SimpleRNN(3, return_sequences=True),
+                        Dense(3, activation="softmax")])
+    inputs = Input(shape=(4,))
+    ours = Model(inputs, inner(inputs))
+    ours.set_weights(weights)
+    ours.compile(optimizers_sgd(), "sparse_categorical_crossentropy")
+    assert_close(ours.evaluate(x, y, sample_weight=sw, verbose=0), expected_eval, "float32", "masked evaluate")
+    assert_close(ours.train_on_batch(x, y, sample_weight=sw), expected_train, "float32", "masked train_on_batch")
+    for k, (a, b) in enumerate(zip(ours.get_weights(), expected_weights)):
+        assert_close(a, b, "float64", f"weight {k} after a masked step on {K.backend()} vs tf_keras")
+
+
+def optimizers_sgd():
+    from multirnn import optimizers
+    return optimizers.SGD(0.125)
