@@ -126,14 +126,15 @@ MAX_NORM = 0.75
 def _tf_keras_fit(name, kwargs, dtype, weights, constraint):
     import tf_keras
     layers = tf_keras.layers
-    model = tf_keras.Sequential([layers.Embedding(8, 3, input_length=4, dtype=dtype),
+    penalty = tf_keras.regularizers.L2(0.03125) if constraint == "regularizer" else None
+    model = tf_keras.Sequential([layers.Embedding(8, 3, input_length=4, dtype=dtype, embeddings_regularizer=penalty),
                                  layers.Flatten(dtype=dtype), layers.Dense(1, dtype=dtype)])
     # tf_keras refuses a constraint on a sparsely updated variable; multirnn applies it to the whole table
     # after each step, as a callback does here
     table = model.layers[0].embeddings
     callbacks = [tf_keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda *_: table.assign(tf_keras.constraints.MaxNorm(MAX_NORM)(table)))] \
-        if constraint else []
+        if constraint == "constraint" else []
     model.build((None, 4))
     model.set_weights(weights)
     model.compile(getattr(tf_keras.optimizers.legacy, name)(**kwargs), "mse")
@@ -148,11 +149,14 @@ def _tf_keras_fit(name, kwargs, dtype, weights, constraint):
 
 
 def _our_fit(K, name, kwargs, weights, constraint):
-    from multirnn import constraints
+    from multirnn import constraints, regularizers
     from multirnn.layers import Dense, Embedding, Flatten
     from multirnn.models import Sequential
     model = Sequential([Embedding(8, 3, input_length=4,
-                                  embeddings_constraint=constraints.MaxNorm(MAX_NORM) if constraint else None),
+                                  embeddings_constraint=constraints.MaxNorm(MAX_NORM) if constraint == "constraint"
+                                  else None,
+                                  embeddings_regularizer=regularizers.l2(0.03125) if constraint == "regularizer"
+                                  else None),
                         Flatten(), Dense(1)])
     model.set_weights(weights)
     model.compile(getattr(optimizers, name)(**kwargs), "mse")
@@ -170,7 +174,8 @@ def test_embedding_model_fit_matches_tf_keras(name, kwargs, dtype):
     rng = np.random.default_rng(5)
     weights = [rng.uniform(-0.5, 0.5, (8, 3)), rng.standard_normal((12, 1)) * 0.5, np.array([0.1])]
     weights = [w.astype(dtype) for w in weights]
-    constraint = name == "Adagrad"
+    # Adagrad with a constraint; amsgrad Adam with a penalty (the table's gradient is then dense, as in tf)
+    constraint = "constraint" if name == "Adagrad" else "regularizer" if kwargs.get("amsgrad") else None
     expected, expected_loss = _tf_keras_fit(name, kwargs, dtype, weights, constraint)
     tol = 1e-9 if (name, dtype) == ("Nadam", "float64") else {"float64": 1e-12, "float32": 2e-6}[dtype]
     for backend in BACKENDS_HERE:
@@ -180,6 +185,6 @@ def test_embedding_model_fit_matches_tf_keras(name, kwargs, dtype):
             assert_close(a, b, dtype, f"{name}{kwargs} weight {k} after fit on {backend} vs tf_keras", tol=tol)
         # tf_keras averages the epoch's loss in a float32 metric
         assert_close(loss, expected_loss, "float32", f"{name} loss history on {backend}")
-    if not constraint:  # rows never in a batch keep their values (a MaxNorm over axis 0 moves them all)
+    if not constraint:  # rows never in a batch keep their values (a MaxNorm over axis 0 or a penalty moves them)
         np.testing.assert_array_equal(expected[0][[2, 5, 6, 7]], weights[0][[2, 5, 6, 7]])
         np.testing.assert_array_equal(got[0][[2, 5, 6, 7]], weights[0][[2, 5, 6, 7]])
