@@ -147,19 +147,20 @@ def test_own_probabilities_keep_the_clipped_formula(K, float64):
                  "float64", "binary crossentropy from logits")
 
 
-@needs_tf_keras
-def test_masked_sequence_classifier_matches_tf_keras(K, float64):
-    """Embedding(mask_zero) -> SimpleRNN(return_sequences) -> Dense(softmax) inside a nested model, sparse
-    labels with sample weights: the masked steps drop out of a loss taken from the logits."""
-    import tf_keras
-    from multirnn.layers import Dense, Embedding, Input, SimpleRNN
-    from multirnn.models import Model, Sequential
+def _masked_data():
     rng = np.random.default_rng(4)
     x = np.array([[1, 2, 0, 0], [3, 1, 2, 0], [2, 2, 2, 1]])
     y = rng.integers(0, 3, (3, 4))
     sw = np.array([1.0, 0.5, 2.0])
     weights = [rng.standard_normal((4, 2)), rng.standard_normal((2, 3)) * 6, rng.standard_normal((3, 3)) * 3,
                rng.standard_normal(3), rng.standard_normal((3, 3)) * 8, rng.standard_normal(3)]
+    return x, y, sw, weights
+
+
+@functools.lru_cache(maxsize=None)
+def _masked_tf_keras():
+    import tf_keras
+    x, y, sw, weights = _masked_data()
     tf_keras.backend.set_floatx("float64")
     try:
         tl = tf_keras.layers
@@ -170,9 +171,19 @@ def test_masked_sequence_classifier_matches_tf_keras(K, float64):
         theirs.compile(tf_keras.optimizers.legacy.SGD(0.125), "sparse_categorical_crossentropy")
         expected_eval = theirs.evaluate(x, y, sample_weight=sw, verbose=0)
         expected_train = theirs.train_on_batch(x, y, sample_weight=sw)
-        expected_weights = theirs.get_weights()
+        return expected_eval, expected_train, theirs.get_weights()
     finally:
         tf_keras.backend.set_floatx("float32")
+
+
+@needs_tf_keras
+def test_masked_sequence_classifier_matches_tf_keras(K, float64):
+    """Embedding(mask_zero) -> SimpleRNN(return_sequences) -> Dense(softmax) inside a nested model, sparse
+    labels with sample weights: the masked steps drop out of a loss taken from the logits."""
+    from multirnn.layers import Dense, Embedding, Input, SimpleRNN
+    from multirnn.models import Model, Sequential
+    x, y, sw, weights = _masked_data()
+    expected_eval, expected_train, expected_weights = _masked_tf_keras()
     inner = Sequential([Embedding(4, 2, mask_zero=True, input_length=4), SimpleRNN(3, return_sequences=True),
                         Dense(3, activation="softmax")])
     inputs = Input(shape=(4,))
