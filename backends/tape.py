@@ -38,7 +38,7 @@ class Variable:
 
 class Traced:
     """An array on the tape: its value and, for each input it came from, the VJP to it."""
-    __slots__ = ("value", "parents", "backend")
+    __slots__ = ("value", "parents", "backend", "__weakref__")
     __array_ufunc__ = None
 
     def __init__(self, value, parents, backend):
