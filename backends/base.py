@@ -9,6 +9,7 @@ import numpy as np
 from multirnn.errors import InvalidArgumentError, ShapeError
 
 from . import checks, config, guards, host_random
+from .indexed import IndexedRows
 
 
 class Backend:
@@ -51,6 +52,33 @@ class Backend:
         """Run `check(values of x as a host NumPy array)`, which raises when they are wrong. A compiled
         step runs its checks on the host after each call, before anything it computed is used."""
         check(np.asarray(self.to_numpy(x)))
+
+    # ---- indexed (row-sparse) gradients: `value_and_grad(..., indexed=True)` gives them for gathered variables
+    def is_indexed(self, g) -> bool:
+        """Whether `g` is an IndexedRows gradient (rows of a variable) rather than a dense tensor."""
+        return isinstance(g, IndexedRows)
+
+    def indexed(self, indices, values, shape) -> IndexedRows:
+        """Rows `values` at `indices` (1-D, may repeat) of a tensor of `shape`."""
+        return IndexedRows(indices, values, shape)
+
+    def indexed_like(self, g, values):
+        """`values` in place of the rows of indexed `g` (a dense `g`: `values` itself)."""
+        return IndexedRows(g.indices, values, g.shape) if isinstance(g, IndexedRows) else values
+
+    def indexed_raw(self, g) -> tuple:
+        """(indices, values) of an indexed gradient as they came, repeated rows not summed."""
+        return g.indices, g.values
+
+    def indexed_parts(self, g) -> tuple:
+        """(unique indices, the rows of each summed), as tf_keras deduplicates before a sparse update."""
+        return self.sum_repeated_rows(g.indices, g.values)
+
+    def densify(self, g):
+        """A dense tensor of an indexed gradient (dense ones pass through)."""
+        if not isinstance(g, IndexedRows):
+            return g
+        return self.segment_sum(g.values, g.indices, g.shape[0])
 
     # ---- argument checks the front end shares (losses, metrics)
     def check_broadcast(self, op, *tensors, names=None) -> None:

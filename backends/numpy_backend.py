@@ -7,6 +7,7 @@ import numpy
 from . import fused_recurrence
 from .base import Backend
 from .tree import map_structure
+from .indexed import IndexedRows
 from .tape import (IndexedGrad, Traced, Variable, _on_tape, _plain, backward, defvjp,
                    primitive, trace, tracing)
 
@@ -455,17 +456,41 @@ class NumpyBackend(Backend):
     defvjp(gather, lambda K, g, ans, ref, indices: K._gather_vjp(g, ref, indices))
 
     def _gather_vjp(self, g, ref, indices):
-        out = self.xp.zeros(ref.shape, g.dtype)
-        self.xp.add.at(out, self.xp.asarray(indices).astype("int64"), g)
+        """The rows of `g` at `indices`, kept sparse (IndexedRows); the tape makes them dense where needed."""
+        index = self.xp.asarray(indices).astype("int64").reshape(-1)
+        index = self.xp.where(index < 0, index + ref.shape[0], index)
+        return IndexedRows(index, g.reshape((index.shape[0],) + tuple(ref.shape[1:])), ref.shape)
+
+    # ---- row updates of indexed gradients (plain arrays, in place)
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed)."""
+        unique, positions = self.xp.unique(_plain(indices), return_inverse=True)
+        return unique, self.segment_sum(values, positions.reshape(-1), unique.shape[0])
+
+    def segment_sum(self, values, positions, n):
+        values = _plain(values)
+        out = self.xp.zeros((n,) + tuple(values.shape[1:]), values.dtype)
+        self.xp.add.at(out, _plain(positions), values)
         return out
+
+    def scatter_update(self, var, indices, rows):
+        """Set rows `indices` (unique) of the variable to `rows`, in place."""
+        var.value[_plain(indices)] = _plain(rows)
+        return var
+
+    def scatter_add(self, var, indices, rows):
+        """Add `rows` to rows `indices` (repeats add up) of the variable, in place."""
+        self.xp.add.at(var.value, _plain(indices), _plain(rows).astype(var.value.dtype, copy=False))
+        return var
 
     # ---- gradients
     def fused_recurrence(self, *args):
         """The recurrence as one tape primitive with its hand-written backward (backends/fused_recurrence.py)."""
         return fused_recurrence.fused_recurrence(self, *args)
 
-    def value_and_grad(self, fn, variables, has_aux=False):
-        """Run `fn()` on the tape; return its value and the gradients for `variables`."""
+    def value_and_grad(self, fn, variables, has_aux=False, indexed=False):
+        """Run `fn()` on the tape; return its value and the gradients for `variables` (`indexed`: the
+        gradient of a variable only gathered from stays IndexedRows, as TensorFlow's IndexedSlices)."""
         variables = list(variables)
         for v in variables:
             if not isinstance(v, Variable):
@@ -477,11 +502,13 @@ class NumpyBackend(Backend):
         if numpy.size(_plain(loss)) != 1:
             raise ValueError(f"value_and_grad: fn must return a scalar, got shape {self.shape(loss)}")
         if node is not None:
-            grads = backward(self.xp, node, self.xp.ones_like(node.value))
+            grads = backward(self.xp, node, self.xp.ones_like(node.value), keep_rows=indexed)
         else:
             grads = {}
         result = [grads.get(id(leaf)) for leaf in leaves]
-        result = [self.xp.zeros_like(v.value) if g is None else self.xp.array(g, dtype=v.value.dtype)
+        result = [self.xp.zeros_like(v.value) if g is None else
+                  IndexedRows(g.indices, self.xp.array(g.values, dtype=v.value.dtype), g.shape)
+                  if isinstance(g, IndexedRows) else self.xp.array(g, dtype=v.value.dtype)
                   for g, v in zip(result, variables)]  # fresh arrays: tape gradients may be shared views
         value = _plain(loss)
         return ((value, map_structure(_plain, aux)) if has_aux else value), result

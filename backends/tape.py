@@ -12,6 +12,8 @@ import contextlib
 import contextvars
 import functools
 
+from .indexed import IndexedRows
+
 _depth = contextvars.ContextVar("multirnn_tape_depth", default=0)
 
 
@@ -36,7 +38,7 @@ class Variable:
 
 class Traced:
     """An array on the tape: its value and, for each input it came from, the VJP to it."""
-    __slots__ = ("value", "parents", "backend")
+    __slots__ = ("value", "parents", "backend", "__weakref__")
     __array_ufunc__ = None
 
     def __init__(self, value, parents, backend):
@@ -227,8 +229,10 @@ class IndexedGrad:
         self.shape, self.dtype, self.index, self.value = shape, dtype, index, value
 
 
-def backward(xp, output: Traced, seed):
-    """Gradients of `output` (weighted by `seed`) for every node on its tape: {id(node): grad}."""
+def backward(xp, output: Traced, seed, keep_rows: bool = False):
+    """Gradients of `output` (weighted by `seed`) for every node on its tape: {id(node): grad}.
+
+    `keep_rows`: a leaf reached only through gathers keeps its IndexedRows gradient."""
     order, seen, stack = [], set(), [(output, False)]
     while stack:
         node, done = stack.pop()
@@ -245,7 +249,7 @@ def backward(xp, output: Traced, seed):
         g = grads.get(id(node))
         if g is None or not node.parents:
             continue
-        if isinstance(g, IndexedGrad):
+        if isinstance(g, (IndexedGrad, IndexedRows)):
             g = _dense(xp, g)
         elif isinstance(g, _Slots):
             g = [_dense(xp, s) if isinstance(s, IndexedGrad) else s for s in map(g.get, range(len(node.value)))]
@@ -253,10 +257,15 @@ def backward(xp, output: Traced, seed):
             _accumulate(xp, grads, owned, id(parent), vjp(g))
         if node is not output:
             del grads[id(node)]
-    return {k: (_dense(xp, v) if isinstance(v, IndexedGrad) else v) for k, v in grads.items()}
+    sparse = (IndexedGrad,) if keep_rows else (IndexedGrad, IndexedRows)
+    return {k: (_dense(xp, v) if isinstance(v, sparse) else v) for k, v in grads.items()}
 
 
-def _dense(xp, g: IndexedGrad):
+def _dense(xp, g):
+    if isinstance(g, IndexedRows):
+        out = xp.zeros(g.shape, g.values.dtype)
+        xp.add.at(out, g.indices, g.values)
+        return out
     out = xp.zeros(g.shape, g.dtype)
     out[g.index] = g.value
     return out
@@ -272,7 +281,11 @@ def _accumulate(xp, grads, owned, key, g):
     if old is None:
         grads[key] = g
         return
-    if isinstance(old, IndexedGrad):
+    if isinstance(old, IndexedRows) and isinstance(g, IndexedRows):  # rows of two gathers: joined, as TF
+        grads[key] = IndexedRows(xp.concatenate([old.indices, g.indices]),
+                                 xp.concatenate([old.values, g.values]), old.shape)
+        return
+    if isinstance(old, (IndexedGrad, IndexedRows)):
         old = _dense(xp, old)
         owned.add(key)
     elif key not in owned:
@@ -280,6 +293,8 @@ def _accumulate(xp, grads, owned, key, g):
         owned.add(key)
     if isinstance(g, IndexedGrad):
         old[g.index] += g.value
+    elif isinstance(g, IndexedRows):
+        xp.add.at(old, g.indices, g.values)
     else:
         old += g
     grads[key] = old

@@ -10,6 +10,7 @@ import numpy
 
 from . import config, frameworks
 from .base import Backend
+from .indexed import IndexedRows
 
 tf = frameworks.require("tensorflow")
 
@@ -426,6 +427,23 @@ class TensorflowBackend(Backend):
         indices = tf.where(indices < 0, indices + reference.shape[0], indices)
         return tf.gather(reference, indices)
 
+    # ---- row updates of indexed gradients (in place)
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed), as tf_keras's `_deduplicate_indexed_slices`."""
+        unique, positions = tf.unique(indices)
+        return unique, tf.math.unsorted_segment_sum(values, positions, tf.shape(unique)[0])
+
+    def segment_sum(self, values, positions, n):
+        return tf.math.unsorted_segment_sum(values, positions, n)
+
+    def scatter_update(self, var, indices, rows):
+        """Set rows `indices` (unique) of the variable to `rows`, in place."""
+        return var.scatter_update(tf.IndexedSlices(tf.cast(_t(rows), var.dtype), indices))
+
+    def scatter_add(self, var, indices, rows):
+        """Add `rows` to rows `indices` (repeats add up) of the variable, in place."""
+        return var.scatter_add(tf.IndexedSlices(tf.cast(_t(rows), var.dtype), indices))
+
     # ---- compiled recurrent layers
     def rnn(self, step_function, inputs, initial_states, go_backwards=False, mask=None, constants=None,
             unroll=False, input_length=None):
@@ -461,8 +479,9 @@ class TensorflowBackend(Backend):
         return traced if traced is not None else super().host_draw(kind, shape, params, seed, dtype)
 
     # ---- gradients
-    def value_and_grad(self, fn, variables, has_aux=False) -> tuple:
-        """Run `fn()` under a GradientTape watching `variables`; return its value and their gradients."""
+    def value_and_grad(self, fn, variables, has_aux=False, indexed=False) -> tuple:
+        """Run `fn()` under a GradientTape watching `variables`; return its value and their gradients
+        (`indexed`: the IndexedSlices of a gathered variable come as IndexedRows)."""
         variables = list(variables)
         for v in variables:
             if not isinstance(v, tf.Variable):
@@ -475,7 +494,8 @@ class TensorflowBackend(Backend):
         if loss.shape.num_elements() != 1:
             raise ValueError(f"value_and_grad: fn must return a scalar, got shape {tuple(loss.shape)}")
         grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        grads = [tf.convert_to_tensor(g) for g in grads]
+        grads = [IndexedRows(g.indices, g.values, tuple(v.shape)) if indexed and isinstance(g, tf.IndexedSlices)
+                 else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
         return ((loss, aux) if has_aux else loss), grads
 
 

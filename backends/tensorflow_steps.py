@@ -14,16 +14,19 @@ Checks of values (`K.host_check`: label ranges, embedding indices) return the va
 run on the host after each call, raising the eager path's error before any result is used. Values
 that stop the graph itself (a gather out of range) rerun the step eagerly, which raises that error.
 """
+import collections
 import contextlib
 import threading
 
 import numpy
 
 from . import frameworks, host_random
+from .indexed import IndexedRows
 
 tf = frameworks.require("tensorflow")
 
 _feeding = threading.local()  # the draw plan of the step being traced on this thread, if any
+_Rows = collections.namedtuple("_Rows", "indices values shape")  # an IndexedRows crossing the function
 
 
 class _Plan:
@@ -78,7 +81,7 @@ class CompiledStep:
         self.fn, self.traces, self._by_signature = fn, 0, {}
 
     def __call__(self, *args):
-        args = tf.nest.map_structure(_argument, args)
+        args = tf.nest.map_structure(_argument, _pack(args, tuple))
         signature = tf.nest.map_structure(_spec, args)
         key = (repr(tf.nest.flatten(signature, expand_composites=True)), repr(_structure(args)))
         entry = self._by_signature.get(key)
@@ -91,7 +94,7 @@ class CompiledStep:
             return self.fn(*args)  # bad values stopped the graph (an index out of range): the eager error
         for values, (_, check) in zip(checked, plan.checks):
             check(values.numpy())
-        return results
+        return _unpack(results, lambda shape: tuple(int(d) for d in shape.numpy()))
 
     def _trace(self, signature):
         holder = {}
@@ -100,12 +103,30 @@ class CompiledStep:
             *inputs, buffer = inputs
             plan = holder["plan"] = _Plan(buffer)
             with _recording(plan):
-                results = self.fn(*inputs)
-            return results, [x for x, _ in plan.checks]
+                results = self.fn(*_unpack(inputs, tuple))
+            return _pack(results, lambda shape: tf.constant(shape, tf.int64)), [x for x, _ in plan.checks]
         concrete = tf.function(traced, autograph=False).get_concrete_function(
             *signature, tf.TensorSpec([None], tf.float64))
         self.traces += 1
         return concrete, holder["plan"]
+
+
+def _pack(structure, shape):
+    """IndexedRows as `_Rows` tuples of tensors, which tf.nest carries (`shape` converts the shape)."""
+    return tf.nest.map_structure(
+        lambda x: _Rows(x.indices, x.values, shape(x.shape)) if isinstance(x, IndexedRows) else x, structure)
+
+
+def _unpack(structure, shape):
+    """`_pack` undone: IndexedRows again, their shape made a tuple by `shape`."""
+    if isinstance(structure, _Rows):
+        return IndexedRows(structure.indices, structure.values, shape(structure.shape))
+    if isinstance(structure, (list, tuple)) and not isinstance(structure, _Rows):
+        items = [_unpack(x, shape) for x in structure]
+        return type(structure)(items) if not hasattr(structure, "_fields") else type(structure)(*items)
+    if isinstance(structure, dict):
+        return {k: _unpack(v, shape) for k, v in structure.items()}
+    return structure
 
 
 def _argument(x):

@@ -6,12 +6,14 @@ so inference records no graph. Where torch's own gradient differs from the NumPy
 the primitive is written so that autograd gives the reference gradient.
 """
 import contextlib
+import contextvars
 import os
 
 import numpy
 
 from . import config, frameworks
 from .base import Backend
+from .indexed import IndexedRows
 from .tree import map_structure
 
 torch = frameworks.require("torch")
@@ -383,8 +385,36 @@ class TorchBackend(Backend):
         return x[tuple(slice(s, s + n) for s, n in zip(start, size))]
 
     def gather(self, reference, indices):
-        """Rows of `reference` (axis 0); repeated indices accumulate their gradients."""
-        return reference[self._t(indices).long()]
+        """Rows of `reference` (axis 0); repeated indices accumulate their gradients (a sparse gradient for
+        a 2-D variable inside `value_and_grad(..., indexed=True)`)."""
+        indices = self._t(indices).long()
+        if _INDEXED.get() and isinstance(reference, torch.nn.Parameter) and reference.requires_grad \
+                and reference.ndim == 2:
+            indices = torch.where(indices < 0, indices + reference.shape[0], indices)
+            return torch.nn.functional.embedding(indices, reference, sparse=True)
+        return reference[indices]
+
+    # ---- row updates of indexed gradients (in place)
+    def sum_repeated_rows(self, indices, values):
+        """(unique indices, the rows of each index summed)."""
+        unique, positions = torch.unique(indices, return_inverse=True)
+        return unique, self.segment_sum(values, positions.reshape(-1), unique.shape[0])
+
+    def segment_sum(self, values, positions, n):
+        out = torch.zeros((n,) + tuple(values.shape[1:]), dtype=values.dtype, device=values.device)
+        return out.index_add_(0, positions, values)
+
+    def scatter_update(self, var, indices, rows):
+        """Set rows `indices` (unique) of the variable to `rows`, in place."""
+        with torch.no_grad():
+            var.index_copy_(0, indices, self._t(rows).to(var.dtype))
+        return var
+
+    def scatter_add(self, var, indices, rows):
+        """Add `rows` to rows `indices` (repeats add up) of the variable, in place."""
+        with torch.no_grad():
+            var.index_add_(0, indices, self._t(rows).to(var.dtype))
+        return var
 
     # ---- fused recurrent kernels: torch's native RNN kernels where they fit, else a hand-written BPTT
     def fused_rnn(self, *, step=None, unroll=False, **spec):
@@ -403,8 +433,9 @@ class TorchBackend(Backend):
         return torch_fused.fused_recurrence(self, *args)
 
     # ---- gradients
-    def value_and_grad(self, fn, variables, has_aux=False):
-        """Run `fn()` with gradients on for exactly `variables`; return its value and their gradients."""
+    def value_and_grad(self, fn, variables, has_aux=False, indexed=False):
+        """Run `fn()` with gradients on for exactly `variables`; return its value and their gradients
+        (`indexed`: a 2-D variable only gathered from gets IndexedRows, as TensorFlow's IndexedSlices)."""
         variables = list(variables)
         for v in variables:
             if not isinstance(v, torch.nn.Parameter):
@@ -416,8 +447,12 @@ class TorchBackend(Backend):
                     raise ValueError("value_and_grad: a variable appears twice or gradients are nested")
                 v.requires_grad_(True)
                 switched.append(v)
-            with torch.enable_grad():
-                out = fn()
+            token = _INDEXED.set(bool(indexed))
+            try:
+                with torch.enable_grad():
+                    out = fn()
+            finally:
+                _INDEXED.reset(token)
             loss, aux = out if has_aux else (out, None)
             loss = self._t(loss)
             if loss.numel() != 1:
@@ -428,9 +463,18 @@ class TorchBackend(Backend):
         finally:
             for v in switched:
                 v.requires_grad_(False)
-        grads = [torch.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        grads = [torch.zeros_like(v) if g is None else _rows(g) if g.is_sparse else g
+                 for g, v in zip(grads, variables)]
         value = loss.detach()
         return ((value, map_structure(_detached, aux)) if has_aux else value), grads
+
+
+_INDEXED = contextvars.ContextVar("multirnn_torch_indexed", default=False)  # inside value_and_grad(indexed=True)
+
+
+def _rows(g) -> IndexedRows:
+    """A sparse (COO) embedding gradient as IndexedRows, its repeated rows kept as they came."""
+    return IndexedRows(g._indices()[0], g._values(), tuple(g.shape))
 
 
 def create() -> TorchBackend:

@@ -3,6 +3,10 @@
 Each `loss(y_true, y_pred)` reduces only the last axis (or, for the crossentropies, the
 class axis): per-sample values of shape (batch,) for outputs (batch, d), (batch, time) for
 sequence outputs. The model averages what is left (and applies sample weights).
+
+The three crossentropies take `from_logits=`; a model whose output comes from a sigmoid or softmax
+Dense/Activation layer computes them from that layer's pre-activation logits (as tf_keras does, for
+the loss and the crossentropy metrics), while probabilities given any other way are clipped at epsilon.
 """
 import functools
 from typing import Callable
@@ -13,9 +17,9 @@ from multirnn import backend as K
 def _broadcasting(fn):
     """The loss after a check that y_true and y_pred broadcast together (Keras 2): a ShapeError naming it."""
     @functools.wraps(fn)
-    def loss(y_true, y_pred):
+    def loss(y_true, y_pred, **kwargs):
         K.check_broadcast(fn.__name__, y_true, y_pred, names=("y_true", "y_pred"))
-        return fn(y_true, y_pred)
+        return fn(y_true, y_pred, **kwargs)
     return loss
 
 
@@ -86,17 +90,21 @@ def logcosh(y_true, y_pred):
 
 
 @_broadcasting
-def binary_crossentropy(y_true, y_pred):
-    return K.mean(K.binary_crossentropy(_cast_like(y_true, y_pred), y_pred), axis=-1)
+def binary_crossentropy(y_true, y_pred, from_logits: bool = False):
+    return K.mean(K.binary_crossentropy(_cast_like(y_true, y_pred), y_pred, from_logits=from_logits), axis=-1)
 
 
-def categorical_crossentropy(y_true, y_pred):
-    return K.categorical_crossentropy(_cast_like(y_true, y_pred), y_pred)
+def categorical_crossentropy(y_true, y_pred, from_logits: bool = False):
+    return K.categorical_crossentropy(_cast_like(y_true, y_pred), y_pred, from_logits=from_logits)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred):
-    """Integer targets (batch,) or (batch, 1) (or (batch, time)) against class probabilities."""
-    return K.sparse_categorical_crossentropy(y_true, y_pred)
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False):
+    """Integer targets (batch,) or (batch, 1) (or (batch, time)) against class probabilities (or logits)."""
+    return K.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
+
+
+# computed from the logits of a sigmoid/softmax output layer when the model has them
+TAKE_LOGITS = (binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy)
 
 
 @_broadcasting

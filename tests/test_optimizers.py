@@ -79,11 +79,11 @@ CASES = [
     ("adagrad", optimizers.Adagrad, dict(learning_rate=0.1), ref_adagrad, dict(lr=0.1)),
     ("adagrad_zero", optimizers.Adagrad, dict(learning_rate=0.1, initial_accumulator_value=0.0), ref_adagrad,
      dict(lr=0.1, init=0.0)),
-    ("adadelta", optimizers.Adadelta, dict(), ref_adadelta, dict(lr=1.0)),
+    ("adadelta", optimizers.Adadelta, dict(learning_rate=1.0), ref_adadelta, dict(lr=1.0)),
     ("adam", optimizers.Adam, dict(learning_rate=0.01), ref_adam, dict(lr=0.01)),
     ("amsgrad", optimizers.Adam, dict(learning_rate=0.01, amsgrad=True), ref_adam, dict(lr=0.01, amsgrad=True)),
-    ("adamax", optimizers.Adamax, dict(), ref_adamax, dict(lr=0.002)),
-    ("nadam", optimizers.Nadam, dict(), ref_nadam, dict(lr=0.002)),
+    ("adamax", optimizers.Adamax, dict(learning_rate=0.002), ref_adamax, dict(lr=0.002)),
+    ("nadam", optimizers.Nadam, dict(learning_rate=0.002), ref_nadam, dict(lr=0.002)),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -310,8 +310,8 @@ def test_lr_aliases():
 
 
 def test_defaults():
-    expected = {"sgd": 0.01, "rmsprop": 0.001, "adagrad": 0.01, "adadelta": 1.0, "adam": 0.001,
-                "adamax": 0.002, "nadam": 0.002}
+    expected = {"sgd": 0.01, "rmsprop": 0.001, "adagrad": 0.001, "adadelta": 0.001, "adam": 0.001,
+                "adamax": 0.001, "nadam": 0.001}  # tf_keras's (tests/test_optimizer_defaults.py)
     for name, lr in expected.items():
         opt = optimizers.get(name)
         assert opt.learning_rate == lr and opt.epsilon == 1e-7 and opt.iterations == 0, name

@@ -23,7 +23,23 @@ def plan(dtypes: list, sizes: list, bucket_bytes: float) -> List[List[int]]:
 
 
 def reduce_gradients(grads: list, weight: float, bucket_mb: float, what: str) -> list:
-    """Sum over ranks of `weight * g` for every gradient (None stays None), bucket by bucket."""
+    """Sum over ranks of `weight * g` for every gradient (None stays None), bucket by bucket.
+
+    An indexed (row-sparse) gradient crosses dense, with a column marking its rows; it comes back
+    indexed by the rows present on any rank, so the optimizers' sparse updates touch the rows one
+    process would (repeated rows arrive summed)."""
+    indexed = {i: g for i, g in enumerate(grads) if g is not None and K.is_indexed(g)}
+    if indexed:
+        grads = [K.densify(g) if i in indexed else g for i, g in enumerate(grads)]
+        marks = [K.densify(K.indexed(g.indices, K.ones((K.int_shape(g.indices)[0], 1), K.dtype(g.values)),
+                                     (g.shape[0], 1))) for g in indexed.values()]
+        reduced = reduce_gradients(grads + marks, weight, bucket_mb, what)
+        out, marks = reduced[:len(grads)], reduced[len(grads):]
+        for (i, g), mark in zip(indexed.items(), marks):
+            rows = np.flatnonzero(np.asarray(K.to_numpy(mark))[:, 0] > 0)
+            index = K.constant(rows, "int64")
+            out[i] = K.indexed(index, K.gather(out[i], index), g.shape)
+        return out
     present = [i for i, g in enumerate(grads) if g is not None]
     dtypes = [str(K.dtype(grads[i])) for i in present]
     sizes = [int(np.prod(K.int_shape(grads[i]), dtype=np.int64)) for i in present]

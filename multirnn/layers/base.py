@@ -8,11 +8,12 @@ import contextvars
 import inspect
 import itertools
 import re
+import weakref
 
 import numpy as np
 
 from multirnn import backend as K
-from multirnn import constraints, initializers, regularizers
+from multirnn import activations, constraints, initializers, regularizers
 from multirnn.layers import topology
 from multirnn.layers.symbolic import call_symbolic
 
@@ -216,6 +217,32 @@ class Layer:
             self._activity_call, self._activity_losses = _outer_call.get(), []
         self._activity_losses += [self.activity_regularizer(out) / float(K.int_shape(out)[0])
                                   for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+    # ---- the logits of a sigmoid/softmax output, for the crossentropies (tf_keras's `_keras_logits`)
+    def activate(self, activation, x):
+        """`activation(x)`; for the builtin sigmoid or softmax, `x` is kept as the logits of the output while
+        the output lives (a weak reference to it, so that a dropped output frees its logits and their graph)."""
+        out = activation(x)
+        if activation is activations.sigmoid or activation is activations.softmax:
+            if self.__dict__.get("_logits_call") != _outer_call.get():
+                self._logits_call, self._logits = _outer_call.get(), []
+            try:
+                self._logits.append((weakref.ref(out, self._forget_logits), x))
+            except TypeError:  # a tensor type without weak references: no logits
+                pass
+        return out
+
+    def _forget_logits(self, _dead=None) -> None:
+        self._logits = [(ref, logits) for ref, logits in self.__dict__.get("_logits", []) if ref() is not None]
+
+    def take_logits(self, output):
+        """The logits this layer kept for `output` (the very tensor of one of its calls), then forgotten; else None."""
+        kept = self.__dict__.get("_logits") or []
+        for k, (ref, logits) in enumerate(kept):
+            if ref() is output:
+                del kept[k]
+                return logits
+        return None
 
     def _call_args(self):
         return inspect.signature(self.call).parameters

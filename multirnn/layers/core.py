@@ -81,7 +81,7 @@ class Dense(Layer):
         out = K.dot(inputs, self.kernel)
         if self.bias is not None:
             out = out + self.bias
-        return self.activation(out)
+        return self.activate(self.activation, out)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -100,7 +100,7 @@ class Activation(Layer):
         self.supports_masking = True
 
     def call(self, inputs):
-        return self.activation(inputs)
+        return self.activate(self.activation, inputs)
 
     def get_config(self):
         return dict(super().get_config(), activation=activations.serialize(self.activation))

@@ -57,8 +57,10 @@ class Compiled:
     """The resolved compile arguments of a model with `names` outputs of `shapes`."""
 
     def __init__(self, owner, names, shapes, loss, loss_weights, metrics, sample_weight_mode, custom=None,
-                 weighted_metrics=None):
+                 weighted_metrics=None, logits_of=None):
         self.names = list(names)
+        self.logits_of = logits_of  # output -> the logits its sigmoid/softmax layer kept, or None
+        self._kept = []
         self.shapes_known = all(s is not None for s in shapes)
         specs = per_output(loss, self.names, "loss", owner)
         if all(s is None for s in specs):
@@ -99,30 +101,41 @@ class Compiled:
                 names += [prefix + key for key in seen.get(prefix + name, [name])]
         return names
 
+    def take_logits(self, outputs) -> list:
+        """The logits kept for each output (None where there are none), remembered for the metrics of this step."""
+        found = [self.logits_of(out) if self.logits_of is not None else None for out in outputs]
+        self._kept = [None if logits is None else K.stop_gradient(logits) for logits in found]
+        return found
+
     def loss(self, ys, outputs, weights, masks):
-        """The weighted total over outputs, and each output's own loss."""
+        """The weighted total over outputs, and each output's own loss (crossentropies from kept logits)."""
         total, parts = 0.0, []
-        for fn, w, y, out, sw, mask in zip(self.loss_fns, self.loss_weights, ys, outputs, weights, masks):
+        found = self.take_logits(outputs)
+        for fn, w, y, out, sw, mask, logits in zip(self.loss_fns, self.loss_weights, ys, outputs, weights, masks,
+                                                   found):
             if fn is None:
                 continue
-            value = weighted_mean(fn(y, out), sw, mask)
+            value = weighted_mean(_apply(fn, y, out, logits), sw, mask)
             parts.append(value)
             total = total + w * value
         return total, parts
 
     def metrics(self, ys, outputs, masks, weights=None) -> list:
         """(name, per-sample values, output mask, sample weights or None) for every metric of every output;
-        only weighted metrics carry the sample weights."""
+        only weighted metrics carry the sample weights. Called after `loss` on the same outputs (its logits)."""
         out = []
         weights = weights or [None] * len(ys)
-        for prefix, fns, y, pred, mask, sw in zip(self._prefix, self.metric_fns, ys, outputs, masks, weights):
+        kept = self._kept if len(self._kept) == len(outputs) else [None] * len(outputs)  # the loss's, output by output
+        for prefix, fns, y, pred, mask, sw, logits in zip(self._prefix, self.metric_fns, ys, outputs, masks, weights,
+                                                         kept):
             for name, fn, weighted in fns:
-                value, w = fn(y, pred), sw if weighted else None
+                value, w = _apply(fn, y, pred, logits), sw if weighted else None
                 if isinstance(value, dict):
                     out += [(prefix + key, v, mask, w) for key, v in value.items()]
                     self._dict_keys = dict(getattr(self, "_dict_keys", {}), **{prefix + name: list(value)})
                 else:
                     out.append((prefix + name, value, mask, w))
+        self._kept = []
         return out
 
     def config(self) -> dict:
@@ -138,6 +151,13 @@ class Compiled:
                 "metrics": dict(zip(self.names, [[name(m) for m in ids] for ids in self.metric_specs])),
                 "weighted_metrics": dict(zip(self.names, [[name(m) for m in ids] for ids in self.weighted_specs])),
                 "sample_weight_mode": dict(zip(self.names, self.sample_weight_modes))}
+
+
+def _apply(fn, y, out, logits):
+    """`fn(y, out)`; a builtin crossentropy from `logits` when the output layer kept them (as tf_keras)."""
+    if logits is not None and fn in losses.TAKE_LOGITS:
+        return fn(y, logits, from_logits=True)
+    return fn(y, out)
 
 
 def _resolve(get, identifier, custom, where):

@@ -124,6 +124,15 @@ class Model(Container, Trainer, Layer):
     def call(self, inputs, mask=None, training=None):
         return self.call_with_masks(inputs, mask, training)[0]
 
+    def take_logits(self, output):
+        """The logits of `output` kept by the layer that produced it (a sigmoid/softmax Dense or Activation)."""
+        producers = [t.node.layer for t in self.outputs] if self.outputs else self.layers[-1:]
+        for layer in producers:
+            logits = layer.take_logits(output)
+            if logits is not None:
+                return logits
+        return None
+
     @K.on_own_backend
     def call_with_masks(self, inputs, mask=None, training=None):
         """Run the graph on concrete inputs; return (outputs, output masks)."""

@@ -74,7 +74,7 @@ class Trainer:
     def _resolve_compile(self):
         names = self.output_names if self.outputs else [self.layers[-1].name] if self.layers else ["output"]
         shapes = [t.symbolic_shape for t in self.outputs] if self.outputs else [None] * len(names)
-        return Compiled(self.owner, names, shapes, **self._compile_args)
+        return Compiled(self.owner, names, shapes, logits_of=self.take_logits, **self._compile_args)
 
     def require_compiled(self, what: str) -> Compiled:
         """The resolved compile settings; a clear error naming `what` when `compile` was not called."""
@@ -177,7 +177,7 @@ class Trainer:
             _put_states(layers, states)
             if training:
                 (total, (parts, outputs, masks)), grads = K.value_and_grad(
-                    lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True)
+                    lambda: self._loss(compiled, x_t, y_t, w_t, True), variables, has_aux=True, indexed=True)
             else:
                 (total, (parts, outputs, masks)), grads = self._loss(compiled, x_t, y_t, w_t, False), []
             records = compiled.metrics(y_t, outputs, masks, [None if w is None else i for i, w in enumerate(w_t)])

@@ -1,9 +1,12 @@
 """Optimizers written once against K, with the Keras 2 (tf_keras legacy) update formulas.
 
-`get('adam')`, `Adam(learning_rate=0.001)` (Keras 1: `lr=`), `serialize`/`deserialize`.
+`get('adam')`, `Adam(learning_rate=0.001)` (Keras 1: `lr=`), `serialize`/`deserialize`. Default learning
+rates are tf_keras's; `set_default_learning_rates('keras2')` gives Keras 2.2's (Adagrad 0.01, Adadelta 1.0,
+Adamax and Nadam 0.002), see defaults.py.
 """
 from multirnn.optimizers.algorithms import SGD, Adadelta, Adagrad, Adam, Adamax, Nadam, RMSprop
 from multirnn.optimizers.base import Optimizer
+from multirnn.optimizers.defaults import DefaultLearningRateWarning, default_learning_rates, set_default_learning_rates
 
 _CLASSES = {c.__name__.lower(): c for c in (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam)}
 

@@ -12,6 +12,7 @@ import numpy as np
 from multirnn import backend as K
 from multirnn.errors import InvalidArgumentError
 from multirnn.keras1 import keras1_aliases
+from multirnn.optimizers import defaults
 
 UNSET = object()  # the default learning_rate: tells `lr=` given alone from both given
 
@@ -22,7 +23,7 @@ class Optimizer:
     `epsilon` defaults to K.epsilon() read at construction; `learning_rate` (Keras 1: `lr`) is a
     host float that may be reassigned between steps (`optimizer.lr = 0.001`)."""
     slot_names = ()
-    default_lr = 0.01
+    default_lrs = (0.01, 0.01)  # the default learning rate: tf_keras's, Keras 2.2's (see defaults.py)
 
     @keras1_aliases({"lr": "learning_rate"})
     def __init__(self, learning_rate=UNSET, decay=0.0, clipnorm=None, clipvalue=None,
@@ -30,7 +31,7 @@ class Optimizer:
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
-        self.learning_rate = self.default_lr if learning_rate is UNSET else learning_rate
+        self.learning_rate = defaults.default_lr(type(self)) if learning_rate is UNSET else learning_rate
         for arg, value in (("decay", decay), ("clipnorm", clipnorm), ("clipvalue", clipvalue),
                            ("global_clipnorm", global_clipnorm)):
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
@@ -88,16 +89,18 @@ class Optimizer:
 
     # ---- the step
     def _clip(self, grads):
+        """Clip dense gradients, and the rows of indexed ones as they came (repeats not yet summed, as tf)."""
+        rows = [K.indexed_raw(g)[1] if K.is_indexed(g) else g for g in grads]
         if self.clipvalue is not None:
-            grads = [K.clip(g, -float(self.clipvalue), float(self.clipvalue)) for g in grads]
+            rows = [K.clip(g, -float(self.clipvalue), float(self.clipvalue)) for g in rows]
         if self.clipnorm is not None:
             c = float(self.clipnorm)
-            grads = [g * c / K.maximum(K.sqrt(K.sum(K.square(g))), c) for g in grads]
-        if self.global_clipnorm is not None and grads:
+            rows = [g * c / K.maximum(K.sqrt(K.sum(K.square(g))), c) for g in rows]
+        if self.global_clipnorm is not None and rows:
             c = float(self.global_clipnorm)
-            norm = K.sqrt(sum(K.sum(K.square(g)) for g in grads))
-            grads = [g * c / K.maximum(norm, c) for g in grads]
-        return grads
+            norm = K.sqrt(sum(K.sum(K.square(g)) for g in rows))
+            rows = [g * c / K.maximum(norm, c) for g in rows]
+        return [K.indexed_like(g, r) for g, r in zip(grads, rows)]
 
     def apply_gradients(self, grads_and_vars, constraints=None, compiled: bool = False) -> int:
         """Update each variable in place from its gradient (None gradients are skipped); then
@@ -107,7 +110,8 @@ class Optimizer:
         `update_variables`, compiled by the backend when `compiled` and the backend compiles steps."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         variables = [v for _, v in pairs]
-        grads = [g if K.is_tensor(g) else K.constant(np.asarray(g), K.dtype(v)) for g, v in pairs]
+        grads = [g if K.is_tensor(g) or K.is_indexed(g) else K.constant(np.asarray(g), K.dtype(v))
+                 for g, v in pairs]
         self.build(variables)
         coefficients = self.coefficients(self.current_lr(), self.iterations + 1)
         updated = {id(v) for v in variables}
@@ -144,7 +148,7 @@ class Optimizer:
     def minimize(self, loss_fn, variables, constraints=None):
         """One step on the scalar `loss_fn()`; returns the loss value before the step."""
         variables = list(variables)
-        value, grads = K.value_and_grad(loss_fn, variables)
+        value, grads = K.value_and_grad(loss_fn, variables, indexed=True)
         self.apply_gradients(zip(grads, variables), constraints)
         return value
 
@@ -153,7 +157,12 @@ class Optimizer:
         return {"lr": lr}
 
     def update_variable(self, var, grad, slots: dict, c: dict) -> None:
+        """Update `var` and its `slots` in place from `grad`: dense, or indexed (then `update_rows`)."""
         raise NotImplementedError
+
+    def update_rows(self, var, grad, slots: dict, c: dict) -> None:
+        """The sparse update of an indexed `grad` (tf_keras's `_resource_apply_sparse`); by default the dense one."""
+        self.update_variable(var, K.densify(grad), slots, c)
 
     def finish_step(self, c: dict) -> None:
         """Update optimizer-level state after all variables (Nadam's momentum schedule)."""
