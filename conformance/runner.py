@@ -72,6 +72,13 @@ def optimizers_module():
         return None
 
 
+def _optimizer(module, name: str):
+    """Optimizer `name` at Keras 2.2's default learning rate (Adadelta 1.0, Adagrad 0.01, ...), given
+    explicitly: larger steps than tf_keras's 0.001 make the trajectories a sharper check."""
+    cls = type(module.get({"class_name": name, "config": {"learning_rate": 0.0}}))
+    return cls(learning_rate=cls.default_lrs[1])
+
+
 def _record(out: dict, prefix: str, K, tensors) -> None:
     for k, t in enumerate(tensors):
         out[f"{prefix}[{k}]"] = K.to_numpy(t)
@@ -109,7 +116,7 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
         x_var = K.variable(batches[0], dtype) if batches[0].dtype.kind == "f" else None
         h0_vars = [K.variable(s, dtype) for s in h0] if h0 else []
         opt_module = optimizers_module()
-        optimizer = opt_module.get(config.optimizer) if opt_module is not None else None
+        optimizer = _optimizer(opt_module, config.optimizer) if opt_module is not None else None
         for step in range(steps if optimizer is not None else 1):
             if config.stateful and step == 2:
                 net.reset_states()
