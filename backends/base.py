@@ -333,6 +333,14 @@ class Backend:
         """The recurrence over projected inputs as one op (backends with a fused kernel override this)."""
         return None
 
+    def run_if_finite(self, value, fn):
+        """Call `fn()` (an in-place update) when every entry of `value` is finite; whether it ran (a compiled
+        step decides inside its graph and returns a bool tensor)."""
+        finite = bool(np.isfinite(np.asarray(self.to_numpy(value))).all())
+        if finite:
+            fn()
+        return finite
+
     def compiled_step(self, fn):
         """`fn` compiled for repeated calls with the same signature, or None when this backend runs it as it
         is (eager NumPy, CuPy and torch gain nothing from a trace); the numbers must be `fn`'s own."""

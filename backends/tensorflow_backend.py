@@ -473,6 +473,16 @@ class TensorflowBackend(Backend):
         """`fn` traced once per signature into a `tf.function`, random draws fed in from the host."""
         return tensorflow_steps.CompiledStep(fn)
 
+    def run_if_finite(self, value, fn):
+        """`fn()` when `value` is finite: a `tf.cond` inside a traced step, a host test otherwise."""
+        if not tf.inside_function():
+            return super().run_if_finite(value, fn)
+
+        def run():
+            fn()
+            return tf.constant(True)
+        return tf.cond(tf.reduce_all(tf.math.is_finite(_t(value))), run, lambda: tf.constant(False))
+
     def host_draw(self, kind, shape, params, seed, dtype):
         """A host draw; while a compiled step is traced, a slice of its fed-in draws."""
         traced = tensorflow_steps.traced_draw(kind, shape, params, seed, self._dtype(dtype))

@@ -75,77 +75,93 @@ def _recording(plan):
 
 
 class CompiledStep:
-    """`step(*args)` with `fn`'s results, traced once per signature; `traces` counts the traces."""
+    """`step(*args)` with `fn`'s results, traced once per signature; `traces` counts the traces.
+
+    The arguments are flattened by hand (lists, tuples, dicts, IndexedRows; tensors are leaves, other
+    values part of the signature), so a call costs one pass over them and one graph execution."""
 
     def __init__(self, fn):
         self.fn, self.traces, self._by_signature = fn, 0, {}
 
     def __call__(self, *args):
-        args = tf.nest.map_structure(_argument, _pack(args, tuple))
-        signature = tf.nest.map_structure(_spec, args)
-        key = (repr(tf.nest.flatten(signature, expand_composites=True)), repr(_structure(args)))
+        tensors = []
+        tree = _flatten(args, tensors)
+        key = (tree, tuple((tuple(t.shape), t.dtype) for t in tensors))
         entry = self._by_signature.get(key)
         if entry is None:
-            entry = self._by_signature[key] = self._trace(signature)
+            entry = self._by_signature[key] = self._trace(tree, tensors)
         concrete, plan = entry
         try:
-            results, checked = concrete(*args, tf.constant(plan.values()))
-        except tf.errors.OpError:
-            return self.fn(*args)  # bad values stopped the graph (an index out of range): the eager error
+            results, checked = concrete(*tensors, tf.constant(plan.values()))
+        except tf.errors.OpError:  # bad values stopped the graph (an index out of range): the eager error
+            return self.fn(*_build(tree, iter(tensors)))
         for values, (_, check) in zip(checked, plan.checks):
             check(values.numpy())
-        return _unpack(results, lambda shape: tuple(int(d) for d in shape.numpy()))
+        return _unpack(results)
 
-    def _trace(self, signature):
+    def _trace(self, tree, tensors):
         holder = {}
 
         def traced(*inputs):
-            *inputs, buffer = inputs
-            plan = holder["plan"] = _Plan(buffer)
+            plan = holder["plan"] = _Plan(inputs[-1])
             with _recording(plan):
-                results = self.fn(*_unpack(inputs, tuple))
-            return _pack(results, lambda shape: tf.constant(shape, tf.int64)), [x for x, _ in plan.checks]
-        concrete = tf.function(traced, autograph=False).get_concrete_function(
-            *signature, tf.TensorSpec([None], tf.float64))
+                results = self.fn(*_build(tree, iter(inputs[:-1])))
+            return _pack(results), [x for x, _ in plan.checks]
+        specs = [tf.TensorSpec(t.shape, t.dtype) for t in tensors] + [tf.TensorSpec([None], tf.float64)]
+        concrete = tf.function(traced, autograph=False).get_concrete_function(*specs)
         self.traces += 1
         return concrete, holder["plan"]
 
 
-def _pack(structure, shape):
-    """IndexedRows as `_Rows` tuples of tensors, which tf.nest carries (`shape` converts the shape)."""
-    return tf.nest.map_structure(
-        lambda x: _Rows(x.indices, x.values, shape(x.shape)) if isinstance(x, IndexedRows) else x, structure)
+_TENSOR = "T"  # a tensor's place in a flattened tree
 
 
-def _unpack(structure, shape):
-    """`_pack` undone: IndexedRows again, their shape made a tuple by `shape`."""
-    if isinstance(structure, _Rows):
-        return IndexedRows(structure.indices, structure.values, shape(structure.shape))
-    if isinstance(structure, (list, tuple)) and not isinstance(structure, _Rows):
-        items = [_unpack(x, shape) for x in structure]
-        return type(structure)(items) if not hasattr(structure, "_fields") else type(structure)(*items)
-    if isinstance(structure, dict):
-        return {k: _unpack(v, shape) for k, v in structure.items()}
-    return structure
-
-
-def _argument(x):
-    """Python floats as float64 scalars (a new value must not retrace); NumPy arrays as tensors."""
-    if isinstance(x, float):
-        return tf.constant(x, tf.float64)
-    if isinstance(x, numpy.ndarray):
-        return tf.constant(x)
-    return x
-
-
-def _spec(x):
+def _flatten(x, tensors: list):
+    """A hashable description of `x` with its tensors appended to `tensors` (floats and arrays become tensors:
+    a new coefficient or batch must not retrace)."""
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, tuple(_flatten(v, tensors) for v in x))
+    if isinstance(x, dict):
+        return ("dict", tuple((k, _flatten(v, tensors)) for k, v in x.items()))
+    if isinstance(x, IndexedRows):
+        return ("rows", _flatten(x.indices, tensors), _flatten(x.values, tensors), x.shape)
     if isinstance(x, tf.Variable):
         raise TypeError("a compiled step takes values; variables are captured by the step itself")
-    if isinstance(x, (tf.Tensor, tf.IndexedSlices)):
-        return tf.type_spec_from_value(x)
-    return x
+    if isinstance(x, (float, numpy.ndarray)) or tf.is_tensor(x):
+        tensors.append(tf.constant(x, tf.float64) if isinstance(x, float) else tf.convert_to_tensor(x))
+        return _TENSOR
+    return ("value", x)
 
 
-def _structure(args):
-    """The Python values of the arguments (ints, strings, None), part of the signature."""
-    return [x for x in tf.nest.flatten(args) if not isinstance(x, (tf.Tensor, tf.IndexedSlices))]
+def _build(tree, tensors):
+    """`_flatten` undone, taking the tensors in order from the iterator `tensors`."""
+    if tree == _TENSOR:
+        return next(tensors)
+    kind = tree[0]
+    if kind in ("list", "tuple"):
+        items = [_build(t, tensors) for t in tree[1]]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {k: _build(t, tensors) for k, t in tree[1]}
+    if kind == "rows":
+        return IndexedRows(_build(tree[1], tensors), _build(tree[2], tensors), tree[3])
+    return tree[1]
+
+
+def _pack(structure):
+    """IndexedRows among a traced step's results as `_Rows` tuples of tensors, which tf.nest carries."""
+    return tf.nest.map_structure(
+        lambda x: _Rows(x.indices, x.values, tf.constant(x.shape, tf.int64)) if isinstance(x, IndexedRows) else x,
+        structure)
+
+
+def _unpack(structure):
+    """`_pack` undone on the results of a call."""
+    if isinstance(structure, _Rows):
+        return IndexedRows(structure.indices, structure.values, tuple(int(d) for d in structure.shape.numpy()))
+    if isinstance(structure, (list, tuple)):
+        items = [_unpack(x) for x in structure]
+        return type(structure)(items)
+    if isinstance(structure, dict):
+        return {k: _unpack(v) for k, v in structure.items()}
+    return structure

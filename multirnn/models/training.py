@@ -157,8 +157,8 @@ class Trainer:
     def _step(self, kind: str, make):
         """(what runs step `kind`: its compiled body or the body itself, the body); made again when the
         trainable weights or the compile settings change."""
-        variables = self.trainable_weights if kind == "train" else []
-        key = (kind, K.current_name(), id(self._compiled), tuple(id(v) for v in variables))
+        variables = self.trainable_weights if kind in ("train", "whole") else []
+        key = (kind, K.current_name(), id(self._compiled), id(self.optimizer), tuple(id(v) for v in variables))
         steps = self.__dict__.setdefault("_steps", {})
         if key not in steps:
             layers = fit_loop.stateful_layers(self)
@@ -197,10 +197,53 @@ class Trainer:
                    for (n, i), (v, m) in zip(body.metric_names, metrics)]
         return values, records
 
+    def _whole_body(self, compiled, variables, layers):
+        """The body of a whole training step, the update included (applied in the step only when the loss
+        is finite, unless `always`): (total, parts, metrics, new states, whether it was applied)."""
+        trainable = {id(v) for v in variables}
+        constraints = [(var, fn) for var, fn in self.constraints if id(var) in trainable]
+        loss_body = self._loss_body(compiled, variables, layers, True)
+
+        def body(x_t, y_t, w_t, states, coefficients, always):
+            total, parts, metrics, grads, new_states = loss_body(x_t, y_t, w_t, states)
+
+            def update():
+                self.optimizer.update_variables(grads, variables, coefficients, constraints)
+            if always:
+                update()
+                return total, parts, metrics, new_states, True
+            return total, parts, metrics, new_states, K.run_if_finite(total, update)
+        body.metric_names = loss_body.metric_names
+        return body
+
+    def _whole_train_step(self, step, body, xs, ys, sws, on_nonfinite, where):
+        """A training step compiled whole (forward, gradients, update): one call of the backend's graph."""
+        layers = fit_loop.stateful_layers(self)
+        saved = fit_loop.save_states(self)
+        coefficients = self.optimizer.begin_step(self.trainable_weights)
+        total, parts, metrics, states, applied = step(*self._step_inputs(xs, ys, sws, layers), coefficients,
+                                                      on_nonfinite == "apply")
+        _put_states(layers, states)
+        if bool(np.asarray(K.to_numpy(applied)) if K.is_tensor(applied) else applied):
+            self.optimizer.end_step(coefficients)
+        else:
+            fit_loop.restore_states(saved)
+            if on_nonfinite == "raise":
+                loss = float(np.asarray(K.to_numpy(total)))
+                raise InvalidArgumentError(f"{where or self.owner + '.train_step'}: the loss is {loss}, not finite; "
+                                           "the weights were left unchanged (on_nonfinite='raise')")
+        return self._logs(body, total, parts, metrics, sws)
+
     def train_step(self, xs, ys, sws, on_nonfinite: str = "skip", where: Optional[str] = None):
         """One gradient step on prepared arrays; returns (loss values, metric records) of the batch.
 
-        A loss that is not finite skips the update (states kept), raises, or is applied (`on_nonfinite`)."""
+        A loss that is not finite skips the update (states kept), raises, or is applied (`on_nonfinite`).
+        Where the backend compiles steps, the whole step is one compiled call (under a data-parallel strategy
+        the gradients cross ranks between two calls)."""
+        if getattr(self, "_distribute", None) is None and not self.run_eagerly:
+            step, body = self._step("whole", self._whole_body)
+            if step is not body:
+                return self._whole_train_step(step, body, xs, ys, sws, on_nonfinite, where)
         step, body = self._step("train", lambda c, v, layers: self._loss_body(c, v, layers, True))
         variables = self.trainable_weights
         layers = fit_loop.stateful_layers(self)

@@ -112,8 +112,7 @@ class Optimizer:
         variables = [v for _, v in pairs]
         grads = [g if K.is_tensor(g) or K.is_indexed(g) else K.constant(np.asarray(g), K.dtype(v))
                  for g, v in pairs]
-        self.build(variables)
-        coefficients = self.coefficients(self.current_lr(), self.iterations + 1)
+        coefficients = self.begin_step(variables)
         updated = {id(v) for v in variables}
         constraints = [(v, fn) for v, fn in (constraints or []) if id(v) in updated]
         update = self._compiled_update(variables, constraints) if compiled else None
@@ -121,6 +120,15 @@ class Optimizer:
             self.update_variables(grads, variables, coefficients, constraints)
         else:
             update(grads, coefficients)
+        return self.end_step(coefficients)
+
+    def begin_step(self, variables) -> dict:
+        """The host part before an update: the slots of `variables` made, the coefficients of the next step."""
+        self.build(variables)
+        return self.coefficients(self.current_lr(), self.iterations + 1)
+
+    def end_step(self, coefficients: dict) -> int:
+        """The host part after an update: optimizer-level state and the step count. Returns iterations."""
         self.finish_step(coefficients)
         self.iterations += 1
         return self.iterations
