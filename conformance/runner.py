@@ -123,8 +123,12 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
                 outputs = net(x, training=True, initial_state=init)
                 captured[:] = outputs
                 return sum(K.sum(o * r) for o, r in zip(outputs, projections))
-            _, grads = K.value_and_grad(loss, variables)
+            with net.recording_dropout_masks() as drawn:
+                _, grads = K.value_and_grad(loss, variables)
             _record(out, f"train{step}:out", K, captured)  # elementwise: the scalar loss cancels terms
+            for where, masks in sorted(drawn.items()):
+                for k, m in enumerate(masks or []):  # the oracles apply the same masks
+                    out[f"dropout_mask:train{step}:{where}[{k}]"] = m
             if first:
                 for name, g in zip(names, grads):
                     out[f"grad:{name}"] = K.to_numpy(g)
@@ -164,8 +168,8 @@ def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str
             if reason:
                 result.skipped[oracle] = reason
                 continue
-            if inference_only(config):
-                result.inference_only[oracle] = inference_only(config)
+            if inference_only(oracle, config):
+                result.inference_only[oracle] = inference_only(oracle, config)
             start = time.perf_counter()
             try:
                 got = run_oracle(oracle, config, dtype, reference)
