@@ -147,7 +147,7 @@ def render(summary: dict, results, backend_names, oracle_names, wall: float) -> 
 
 def _run_models(args) -> bool:
     if args.models == "auto":
-        return not (args.quick or args.only or args.list) and (not args.shard or args.shard.split("/")[0] == "1")
+        return not (args.quick or args.only) and (not args.shard or args.shard.split("/")[0] == "1")
     return args.models in ("yes", "only")
 
 

@@ -38,11 +38,16 @@ def load(path: Optional[str] = None) -> List[Known]:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            parts = line.split(None, 2)
-            if len(parts) < 3 or "~" not in parts[1] or not parts[2].strip():
-                raise ValueError(f"{path}:{number}: expected `ID_PATTERN  SIDE~SIDE  reason`, got {line!r}")
-            entries.append(Known(parts[0], frozenset(parts[1].split("~", 1)), parts[2].strip()))
+            entries.append(load_line(line, f"{path}:{number}"))
     return entries
+
+
+def load_line(line: str, where: str = "known difference") -> Known:
+    """One entry from its line `ID_PATTERN  SIDE~SIDE  reason` (ValueError without a reason)."""
+    parts = line.split(None, 2)
+    if len(parts) < 3 or "~" not in parts[1] or not parts[2].strip():
+        raise ValueError(f"{where}: expected `ID_PATTERN  SIDE~SIDE  reason`, got {line!r}")
+    return Known(parts[0], frozenset(parts[1].split("~", 1)), parts[2].strip())
 
 
 def apply(result, entries: List[Known]) -> None:

@@ -5,8 +5,8 @@ uncompiled model; every layer with weights is named, so weights move between fra
 Each model comes with its data (a number of samples its batch size does not divide, except the
 stateful stack, whose batch is fixed) and its losses.
 """
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -25,7 +25,6 @@ class ModelSpec:
     stateful: bool = False
     uses_embedding: bool = False
     notes: str = ""
-    extra: Dict[str, object] = field(default_factory=dict)
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -169,8 +168,11 @@ SPECS = (
 )
 
 
+SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
 def by_name(name: str) -> ModelSpec:
-    for spec in SPECS:
-        if spec.name == name:
-            return spec
+    """The model of the section called `name` (KeyError naming the known ones otherwise)."""
+    if name in SPECS_BY_NAME:
+        return SPECS_BY_NAME[name]
     raise KeyError(f"no model {name!r} in the models section; known: {', '.join(s.name for s in SPECS)}")
