@@ -24,6 +24,7 @@ class ModelSpec:
     loss_weights: Optional[List[float]] = None
     stateful: bool = False
     uses_embedding: bool = False
+    dropout: bool = False  # trained with dropout: multirnn's masks are replayed in tf_keras (fit_masks)
     notes: str = ""
 
 
@@ -48,6 +49,18 @@ def _padded_ids(rng, samples):
 
 
 # ---- builders (the same code builds the multirnn and the tf_keras model)
+
+def lstm_sequence_classification(k):
+    """Guide 3.5.5: Embedding -> LSTM (sigmoid, hard_sigmoid, with dropout) -> Dropout(0.5) -> softmax."""
+    L = k.layers
+    model = k.models.Sequential()
+    model.add(L.Embedding(VOCAB, FEATURES, input_length=STEPS, name="embedding"))
+    model.add(L.LSTM(UNITS, activation="sigmoid", recurrent_activation="hard_sigmoid", dropout=0.25,
+                     recurrent_dropout=0.25, name="lstm"))
+    model.add(L.Dropout(0.5, name="dropout"))
+    model.add(L.Dense(CLASSES, activation="softmax", name="dense"))
+    return model
+
 
 def stacked_lstm(k):
     """Guide 3.5.6: two LSTMs return sequences, the third its last step, softmax over the classes."""
@@ -149,7 +162,16 @@ def _embedded(name, sparse, samples=10):
     return data
 
 
+def _ids(name, samples=10):
+    def data(dtype):
+        rng = _rng(name)
+        return [rng.integers(0, VOCAB, size=(samples, STEPS)).astype(np.int32)], [_one_hot(rng, samples, dtype)]
+    return data
+
+
 SPECS = (
+    ModelSpec("lstm_sequence_classification", lstm_sequence_classification, "categorical_crossentropy",
+              _ids("lstm_sequence_classification"), uses_embedding=True, dropout=True),
     ModelSpec("stacked_lstm", stacked_lstm, "categorical_crossentropy", _single("stacked_lstm")),
     ModelSpec("stateful_stacked_lstm", stateful_stacked_lstm, "categorical_crossentropy",
               _single("stateful_stacked_lstm", samples=8), stateful=True,

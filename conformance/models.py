@@ -18,6 +18,7 @@ from multirnn import backends
 from multirnn.backends import config as settings
 from multirnn.backends import frameworks, host_random
 
+from . import fit_masks
 from .model_zoo import SPECS, ModelSpec
 from .report import Report, compare_arrays
 from .runner import TOLERANCE, floatx, parse_side
@@ -25,6 +26,7 @@ from .runner import TOLERANCE, floatx, parse_side
 SEED = 4321
 EPOCHS = 2
 ORACLE = "tf_keras"
+MASK = "dropout_mask:"
 _BETAS = dict(beta_1=0.875, beta_2=0.9921875, epsilon=1e-7)
 OPTIMIZERS = {  # name -> (class of multirnn.optimizers / tf_keras.optimizers.legacy, settings exact in float32)
     "sgd_momentum": ("SGD", dict(learning_rate=0.0625, momentum=0.875)),
@@ -71,9 +73,10 @@ def _collect(out: dict, prefix: str, model, names: Sequence[str]) -> None:
             out[f"{prefix}:{name}[{i}]"] = np.asarray(w)
 
 
-def _fit_and_record(model, spec: ModelSpec, xs, ys, names, out: dict) -> None:
+def _fit_and_record(model, spec: ModelSpec, xs, ys, names, out: dict, callbacks=()) -> None:
     x, y = (xs if len(xs) > 1 else xs[0]), (ys if len(ys) > 1 else ys[0])
-    history = model.fit(x, y, batch_size=spec.batch_size, epochs=EPOCHS, shuffle=False, verbose=0)
+    history = model.fit(x, y, batch_size=spec.batch_size, epochs=EPOCHS, shuffle=False, verbose=0,
+                        callbacks=list(callbacks))
     for key, values in history.history.items():
         if key == "loss" or key.endswith("_loss"):
             out[f"loss_history:{key}"] = np.asarray(values, dtype=np.float64)
@@ -98,8 +101,28 @@ def run_multirnn(spec: ModelSpec, optimizer: str, side: str, dtype: str) -> Dict
         model.compile(optimizer=_multirnn_optimizer(optimizer), loss=spec.loss, loss_weights=spec.loss_weights)
         names = _weighted_names(model)
         _collect(out, "init", model, names)
-        _fit_and_record(model, spec, xs, ys, names, out)
+        with fit_masks.recording(model, backend_name) as drawn:
+            _fit_and_record(model, spec, xs, ys, names, out)
+    for layer, calls in drawn.items():
+        for step, masks in enumerate(calls):
+            for kind, values in masks.items():
+                for k, m in enumerate(values):
+                    out[f"{MASK}{layer}:{step}:{kind}[{k}]"] = m
     return out
+
+
+def _masks_of(reference: Dict[str, np.ndarray]) -> Dict[str, List[dict]]:
+    """The recorded dropout masks of `reference` as `fit_masks.replaying` takes them."""
+    drawn: Dict[str, List[dict]] = {}
+    for key in sorted(k for k in reference if k.startswith(MASK)):
+        layer, step, rest = key[len(MASK):].split(":")
+        kind, k = rest[:-1].split("[")
+        calls = drawn.setdefault(layer, [])
+        while len(calls) <= int(step):
+            calls.append({})
+        calls[int(step)].setdefault(kind, []).append((int(k), reference[key]))
+    return {layer: [{kind: [m for _, m in sorted(v, key=lambda e: e[0])] for kind, v in call.items()}
+                    for call in calls] for layer, calls in drawn.items()}
 
 
 @contextlib.contextmanager
@@ -148,7 +171,9 @@ def run_tf_keras(spec: ModelSpec, optimizer: str, dtype: str, reference: Dict[st
         if spec.stateful:
             model.reset_states()
         _collect(out, "init", model, names)
-        _fit_and_record(model, spec, xs, ys, names, out)
+        drawn = _masks_of(reference)
+        callbacks = [fit_masks.replaying(model, drawn, dtype)] if drawn else []
+        _fit_and_record(model, spec, xs, ys, names, out, callbacks)
     return out
 
 
@@ -174,14 +199,15 @@ def run_case(spec: ModelSpec, optimizer: str, sides: Sequence[str], dtype: str, 
     tol = TOLERANCE[dtype]
     for a, b in combinations(list(outputs), 2):
         diffs = [compare_arrays(key, outputs[a][key], outputs[b].get(key), 0.0 if key.startswith("init:") else tol)
-                 for key in outputs[a]]
+                 for key in outputs[a] if not (b == ORACLE and key.startswith(MASK))]  # masks: multirnn's only
         diffs += [compare_arrays(key, None, outputs[b][key], tol) for key in outputs[b] if key not in outputs[a]]
         result.pairs[(a, b)] = diffs
     return result
 
 
 def _run_chunk(jobs, sides, oracle):
-    return [run_case(spec, opt, sides, dtype, oracle) for spec, opt, dtype in jobs]
+    from .model_zoo import by_name
+    return [run_case(by_name(name), opt, sides, dtype, oracle) for name, opt, dtype in jobs]
 
 
 def run_cases(chosen: Sequence[tuple], sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float32"),
@@ -207,7 +233,8 @@ def run_cases(chosen: Sequence[tuple], sides: Sequence[str], dtypes: Sequence[st
     ordered = [None] * len(groups)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_threads,
                              initargs=(list(sides) + [ORACLE],)) as pool:
-        futures = {pool.submit(_run_chunk, jobs, list(sides), oracle): i for i, jobs in enumerate(groups.values())}
+        futures = {pool.submit(_run_chunk, [(spec.name, opt, dtype) for spec, opt, dtype in jobs], list(sides), oracle): i
+                   for i, jobs in enumerate(groups.values())}
         for future in as_completed(futures):
             ordered[futures[future]] = future.result()
             for report in ordered[futures[future]]:
