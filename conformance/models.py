@@ -142,9 +142,9 @@ _TF_MODELS: Dict[tuple, object] = {}
 def _tf_keras_model(spec: ModelSpec, dtype: str):
     """The tf_keras model of `spec` in `dtype`, built once per process (compiling again resets its optimizer).
 
-    Its recurrent layers run tf_keras's generic loop (the same math as the fused CPU kernel it would
-    select), and `fit` runs eagerly: on these tiny models tracing the train function costs more
-    than the eager steps."""
+    Its recurrent layers run tf_keras's generic loop (the same math as the kernel it would select; it
+    saves tracing both implementations). `fit` is tf_keras's own traced train function, as users run
+    it: in eager mode tf_keras's binary cross-entropy takes another formula (log(p + epsilon))."""
     key = (spec.name, dtype)
     if key not in _TF_MODELS:
         model = spec.build(frameworks.require("tf_keras"))
