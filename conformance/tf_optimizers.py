@@ -6,8 +6,6 @@ applied), so that float64 trajectories are not rounded through float32; the upda
 """
 from multirnn.backends import frameworks
 
-_NAMES = {"SGD": "SGD", "RMSprop": "RMSprop", "Adagrad": "Adagrad", "Adadelta": "Adadelta", "Adam": "Adam",
-          "Adamax": "Adamax", "Nadam": "Nadam"}
 _OWN = {  # the multirnn attributes each tf_keras constructor takes, beyond learning_rate and epsilon
     "SGD": ("momentum", "nesterov"), "RMSprop": ("rho",), "Adagrad": ("initial_accumulator_value",),
     "Adadelta": ("rho",), "Adam": ("beta_1", "beta_2", "amsgrad"), "Adamax": ("beta_1", "beta_2"),
@@ -21,7 +19,7 @@ def legacy_optimizer(optimizer, exact: bool = False):
     from multirnn import optimizers
     optimizer = optimizers.get(optimizer)
     name = type(optimizer).__name__
-    if name not in _NAMES:
+    if name not in _OWN:
         raise ValueError(f"legacy_optimizer: no tf_keras counterpart for {name}")
     if any(getattr(optimizer, k, None) is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")):
         raise ValueError(f"legacy_optimizer: {name} with gradient clipping is not mapped")
@@ -33,7 +31,7 @@ def legacy_optimizer(optimizer, exact: bool = False):
         if name == "Nadam":
             raise ValueError("legacy_optimizer: tf_keras's Nadam has no time decay of the learning rate")
         kwargs["decay"] = optimizer.decay
-    result = getattr(tf_keras.optimizers.legacy, _NAMES[name])(**kwargs)
+    result = getattr(tf_keras.optimizers.legacy, name)(**kwargs)
     if exact:
         for hyper, value in list(result._hyper.items()):
             if isinstance(value, float) and hyper != "decay":
