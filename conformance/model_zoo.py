@@ -62,6 +62,17 @@ def lstm_sequence_classification(k):
     return model
 
 
+def gru_dropout_classifier(k):
+    """Float sequences -> GRU (reset_after=False, implementation=2, both dropouts) -> Dropout -> softmax."""
+    L = k.layers
+    model = k.models.Sequential()
+    model.add(L.GRU(UNITS, reset_after=False, implementation=2, dropout=0.25, recurrent_dropout=0.25,
+                    input_shape=(STEPS, FEATURES), name="gru"))
+    model.add(L.Dropout(0.5, name="dropout"))
+    model.add(L.Dense(CLASSES, activation="softmax", name="dense"))
+    return model
+
+
 def stacked_lstm(k):
     """Guide 3.5.6: two LSTMs return sequences, the third its last step, softmax over the classes."""
     L = k.layers
@@ -172,6 +183,9 @@ def _ids(name, samples=10):
 SPECS = (
     ModelSpec("lstm_sequence_classification", lstm_sequence_classification, "categorical_crossentropy",
               _ids("lstm_sequence_classification"), uses_embedding=True, dropout=True),
+    ModelSpec("gru_dropout_classifier", gru_dropout_classifier, "categorical_crossentropy",
+              _single("gru_dropout_classifier"), dropout=True,
+              notes="no Embedding: every optimizer is compared with dropout in training"),
     ModelSpec("stacked_lstm", stacked_lstm, "categorical_crossentropy", _single("stacked_lstm")),
     ModelSpec("stateful_stacked_lstm", stateful_stacked_lstm, "categorical_crossentropy",
               _single("stateful_stacked_lstm", samples=8), stateful=True,
