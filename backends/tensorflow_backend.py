@@ -470,8 +470,9 @@ class TensorflowBackend(Backend):
 
     # ---- compiled steps (tensorflow_steps.py)
     def compiled_step(self, fn):
-        """`fn` traced once per signature into a `tf.function`, random draws fed in from the host."""
-        return tensorflow_steps.CompiledStep(fn)
+        """`fn` traced once per signature into a `tf.function`, random draws fed in from the host; None (run as
+        it is) while fast paths are switched off, so the generic path is op by op."""
+        return tensorflow_steps.CompiledStep(fn) if config.fast_paths() else None
 
     def run_if_finite(self, value, fn):
         """`fn()` when `value` is finite: a `tf.cond` inside a traced step, a host test otherwise."""

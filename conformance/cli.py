@@ -7,7 +7,7 @@ import sys
 import time
 from typing import List, Optional
 
-from . import known, matrix, oracles as oracle_mod  # noqa: E402
+from . import known, matrix, models, oracles as oracle_mod  # noqa: E402
 from .report import merge, summarize, table  # noqa: E402
 from .runner import GENERIC, TOLERANCE, parse_side, quiet_threads, run_matrix, with_generic  # noqa: E402
 
@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
     p.add_argument("--only", help="comma-separated id globs or substrings, e.g. 'lstm-*-bi_concat*'")
     p.add_argument("--quick", action="store_true", help="only the covering subset (every pair of option values)")
+    p.add_argument("--models", default="auto", choices=("auto", "yes", "no", "only"),
+                   help="the models section (whole models trained with fit, against tf_keras): auto (default) runs "
+                        "it with the whole matrix (no --quick or --only; shard 1 of N); 'only' skips the matrix, "
+                        "and --only then selects model ids such as 'model:stacked_lstm~*'")
     p.add_argument("--shard", help="K/N: run the K-th of N equal slices (1-based), for parallel CI jobs; 'env': "
                                    "K = RANK + 1 and N = WORLD_SIZE from the environment (torchrun)")
     p.add_argument("--merge", nargs="+", metavar="JSON",
@@ -118,6 +122,8 @@ def repro(result, backend_names, oracle_names) -> str:
     """The one-line command that reruns this configuration alone."""
     parts = ["python -m multirnn.conformance", "--only", shlex.quote(result.name), "--dtype", result.dtype,
              "--backends", ",".join(backend_names), "--oracles", ",".join(oracle_names) or "none"]
+    if result.name.startswith("model:"):
+        parts[-2:] = ["--models", "only"] + (["--oracles", "none"] if "tf_keras" not in oracle_names else [])
     return " ".join(parts)
 
 
@@ -157,6 +163,12 @@ def render(summary: dict, results, backend_names, oracle_names, wall: float) -> 
     return "\n".join(lines)
 
 
+def _run_models(args) -> bool:
+    if args.models == "auto":
+        return not (args.quick or args.only) and (not args.shard or args.shard.split("/")[0] == "1")
+    return args.models in ("yes", "only")
+
+
 def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     """Run the selected matrix; 0 when everything conforms, 1 on any failure, 2 on bad arguments.
 
@@ -170,9 +182,10 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
         names = [parse_side(b.strip())[0] for b in args.backends.split(",") if b.strip()] if args.backends else None
         return cells.main(names, oracle=args.oracles not in ("none", ""))
     try:
-        configs = _select(args)
+        configs = _select(args) if args.models != "only" else []
+        model_cases = models.cases(args.only if args.models == "only" else None) if _run_models(args) else []
         if args.list:
-            print("\n".join(c.id for c in configs))
+            print("\n".join([c.id for c in configs] + [models.case_id(s.name, o) for s, o in model_cases]))
             return 0
         entries = known.load(args.known)
         backend_names = _backends(args)
@@ -181,14 +194,18 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     except (ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not configs:
+    if not configs and not model_cases:
         print("error: no configuration matches", file=sys.stderr)
         return 2
     if tune_threads:
         quiet_threads(backend_names + oracle_names)
     start = time.perf_counter()
     results = run_matrix(configs, backend_names, DTYPES[args.dtype], oracle_names, Progress(args.quiet),
-                         workers, args.steps)
+                         workers, args.steps) if configs else []
+    if model_cases:
+        dtypes = [d for d in DTYPES[args.dtype] if d] or ["float64", "float32"]
+        results += models.run_cases(model_cases, backend_names, dtypes, "tf_keras" in oracle_names,
+                                    Progress(args.quiet), workers)
     for r in results:
         known.apply(r, entries)
     wall = time.perf_counter() - start

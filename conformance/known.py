@@ -1,4 +1,6 @@
-"""The known-differences file: `ID_PATTERN  SIDE~SIDE  reason` per line; a reason is mandatory."""
+"""The known-differences file: `ID_PATTERN  SIDE~SIDE  reason` per line; a reason is mandatory.
+
+The id pattern and each side are globs (`*~tf_keras`: every backend against tf_keras)."""
 import fnmatch
 import os
 from dataclasses import dataclass
@@ -14,7 +16,15 @@ class Known:
     reason: str
 
     def covers(self, config_id: str, a: str, b: str) -> bool:
-        return fnmatch.fnmatchcase(config_id, self.pattern) and self.pair == frozenset((a, b))
+        if not fnmatch.fnmatchcase(config_id, self.pattern):
+            return False
+        first, second = self.sides
+        return (fnmatch.fnmatchcase(a, first) and fnmatch.fnmatchcase(b, second)) or \
+            (fnmatch.fnmatchcase(b, first) and fnmatch.fnmatchcase(a, second))
+
+    @property
+    def sides(self) -> tuple:
+        return tuple(sorted(self.pair)) if len(self.pair) == 2 else (next(iter(self.pair)),) * 2
 
 
 def load(path: Optional[str] = None) -> List[Known]:
@@ -28,11 +38,16 @@ def load(path: Optional[str] = None) -> List[Known]:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            parts = line.split(None, 2)
-            if len(parts) < 3 or "~" not in parts[1] or not parts[2].strip():
-                raise ValueError(f"{path}:{number}: expected `ID_PATTERN  SIDE~SIDE  reason`, got {line!r}")
-            entries.append(Known(parts[0], frozenset(parts[1].split("~", 1)), parts[2].strip()))
+            entries.append(load_line(line, f"{path}:{number}"))
     return entries
+
+
+def load_line(line: str, where: str = "known difference") -> Known:
+    """One entry from its line `ID_PATTERN  SIDE~SIDE  reason` (ValueError without a reason)."""
+    parts = line.split(None, 2)
+    if len(parts) < 3 or "~" not in parts[1] or not parts[2].strip():
+        raise ValueError(f"{where}: expected `ID_PATTERN  SIDE~SIDE  reason`, got {line!r}")
+    return Known(parts[0], frozenset(parts[1].split("~", 1)), parts[2].strip())
 
 
 def apply(result, entries: List[Known]) -> None:

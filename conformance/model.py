@@ -3,6 +3,7 @@
 The model is the optional front layer (Embedding with mask_zero, or Masking), then the
 recurrent layer, optionally inside Bidirectional. Inputs are NumPy arrays, the same everywhere.
 """
+import contextlib
 from typing import List
 
 import numpy as np
@@ -101,6 +102,35 @@ class Net:
 
     def reset_states(self) -> None:
         self.rnn.reset_states()
+
+    def sublayers(self) -> list:
+        """(name prefix, recurrent layer) pairs: ('', rnn), or ('fw.', forward) and ('bw.', backward)."""
+        if self.config.bidirectional:
+            return [("fw.", self.rnn.forward_layer), ("bw.", self.rnn.backward_layer)]
+        return [("", self.rnn)]
+
+    @contextlib.contextmanager
+    def recording_dropout_masks(self):
+        """Yield a dict that receives the dropout masks the recurrent layers draw in the block (the last call's):
+        `{prefix + 'input' | prefix + 'recurrent': [tensors] or None}`. A layer call draws its input masks,
+        then its recurrent masks (`Recurrent.call`); the layers' computation is unchanged. Tensors, not host
+        arrays, so that a compiled step can return them."""
+        drawn: dict = {}
+        for prefix, sub in self.sublayers():
+            calls = [0]
+
+            def record(batch, width, level, training, _sub=sub, _prefix=prefix, _calls=calls):
+                masks = type(_sub)._masks(_sub, batch, width, level, training)
+                kind = ("input", "recurrent")[_calls[0] % 2]
+                _calls[0] += 1
+                drawn[_prefix + kind] = list(masks) if masks else None
+                return masks
+            sub._masks = record
+        try:
+            yield drawn
+        finally:
+            for _, sub in self.sublayers():
+                del sub._masks
 
 
 def output_shapes(config: Config) -> List[tuple]:

@@ -1,9 +1,12 @@
 """Oracles: the same configuration in tf_keras and in torch.nn, with the reference's initial weights.
 
-An oracle computes a subset of the runner's tensors (forward outputs and states, the stateful
-run, the training-mode outputs and gradients of the first step) under the same names. An oracle
-draws its own dropout masks, so with dropout it is compared in inference mode only.
+An oracle computes a subset of the runner's tensors under the same names: forward outputs and
+states, the stateful run, the training-mode outputs and gradients of the first step, and for
+tf_keras the outputs and weights of every optimizer step (its legacy optimizers). In training mode
+the oracles apply the dropout masks multirnn drew (recorded by the runner), so dropout
+configurations are compared in training mode too (torch.nn: where it can express the masks).
 """
+import contextlib
 from typing import Dict, Optional
 
 import numpy as np
@@ -13,6 +16,8 @@ from multirnn.backends import frameworks
 
 from .matrix import BATCH, FEATURES, STEPS, UNITS, VOCAB, Config
 from .model import host_inputs, loss_weights, output_shapes
+from .runner import runner_optimizer
+from .tf_optimizers import legacy_optimizer
 
 ORACLES = ("tf_keras", "torch_nn")
 
@@ -39,9 +44,20 @@ def not_applicable(oracle: str, config: Config) -> Optional[str]:
     return None
 
 
-def inference_only(config: Config) -> Optional[str]:
-    """Why an oracle's training-mode tensors cannot be compared for `config`, or None when they can."""
-    return "dropout masks in training are drawn by the oracle itself" if config.uses_dropout else None
+def inference_only(oracle: str, config: Config) -> Optional[str]:
+    """Why an oracle's training-mode tensors cannot be compared for `config`, or None when they can.
+
+    tf_keras takes multirnn's dropout masks in every configuration; torch.nn only an input mask that is
+    the same for every gate (SimpleRNN, or implementation=2) on a unidirectional layer, applied to its input."""
+    if oracle == "tf_keras" or not config.uses_dropout:
+        return None
+    if config.recurrent_dropout:
+        return "torch.nn has no recurrent dropout"
+    if config.bidirectional:
+        return "torch.nn's bidirectional layer takes one input, multirnn's directions draw their own masks"
+    if config.cell != "rnn" and config.implementation == 1:
+        return "torch.nn takes no per-gate input masks (implementation=1)"
+    return None
 
 
 def run_oracle(oracle: str, config: Config, dtype: str, reference: Optional[dict]) -> Optional[Dict[str, np.ndarray]]:
@@ -51,7 +67,7 @@ def run_oracle(oracle: str, config: Config, dtype: str, reference: Optional[dict
     weights = [v for k, v in reference.items() if k.startswith("init:")]
     names = [k[5:] for k in reference if k.startswith("init:")]
     run = _tf_keras if oracle == "tf_keras" else _torch_nn
-    return run(config, dtype, weights, names)
+    return run(config, dtype, weights, names, reference)
 
 
 def _loss_projections(config, dtype):
@@ -60,7 +76,7 @@ def _loss_projections(config, dtype):
 
 # ---- tf_keras
 
-def _tf_keras(config: Config, dtype: str, weights: list, names: list) -> dict:
+def _tf_keras(config: Config, dtype: str, weights: list, names: list, reference: dict) -> dict:
     tf, tf_keras = frameworks.require("tensorflow"), frameworks.require("tf_keras")
     L = tf_keras.layers
     front = None
@@ -107,26 +123,90 @@ def _tf_keras(config: Config, dtype: str, weights: list, names: list) -> dict:
         rnn.reset_states()
         _put(out, "stateful_C:out", call(tf.constant(batches[2]), False))
         rnn.reset_states()
-    if inference_only(config):
-        return out
+    return _tf_keras_training(config, dtype, names, reference, call, rnn, front, subs, out)
+
+
+def _tf_keras_training(config, dtype, names, reference, call, rnn, front, subs, out) -> dict:
+    """The runner's training steps in tf_keras: multirnn's dropout masks, tf_keras's legacy optimizer."""
+    tf = frameworks.require("tensorflow")
+    data = host_inputs(config, dtype)
+    batches, h0 = data["batches"], data["initial_state"]
     projections = [tf.constant(r) for r in _loss_projections(config, dtype)]
     variables = (front.trainable_weights if front is not None else []) + list(rnn.trainable_weights)
-    x = tf.Variable(batches[0]) if batches[0].dtype.kind == "f" else tf.constant(batches[0])
+    x_var = tf.Variable(batches[0]) if batches[0].dtype.kind == "f" else None
     h0_vars = [tf.Variable(s) for s in h0] if h0 else []
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        outputs = call(x, True, h0_vars or None)
-        loss = tf.add_n([tf.reduce_sum(o * r) for o, r in zip(outputs, projections)])
-    extra = ([x] if isinstance(x, tf.Variable) else []) + h0_vars
-    grads = tape.gradient(loss, variables + extra, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    _put(out, "train0:out", outputs)
-    for name, g in zip(names, grads):
-        out[f"grad:{name}"] = tf.convert_to_tensor(g).numpy()
-    rest = grads[len(variables):]
-    if isinstance(x, tf.Variable):
-        out["grad:input"], rest = rest[0].numpy(), rest[1:]
-    _put(out, "grad:initial_state", rest)
+    steps = sum(1 for k in reference if k.startswith("train") and k.endswith(":out[0]"))
+    optimizer = None
+    if any(k.startswith("trained:") for k in reference):
+        from multirnn import optimizers
+        optimizer = legacy_optimizer(runner_optimizer(optimizers, config.optimizer), exact=True)
+    prefixes = ["fw.", "bw."] if config.bidirectional else [""]
+    for step in range(steps):
+        if config.stateful and step == 2:
+            rnn.reset_states()
+        first = step == 0
+        x = x_var if first and x_var is not None else tf.constant(batches[step % len(batches)])
+        init = None
+        if h0 and (first or not config.stateful):
+            init = h0_vars if first else [tf.constant(s) for s in h0]
+        extra = ([x_var] if first and x_var is not None else []) + (h0_vars if first else [])
+        with _given_masks(subs, prefixes, reference, step), tf.GradientTape() as tape:
+            outputs = call(x, True, init)
+            loss = tf.add_n([tf.reduce_sum(o * r) for o, r in zip(outputs, projections)])
+        grads = tape.gradient(loss, variables + extra, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        _put(out, f"train{step}:out", outputs)
+        if first:
+            for name, g in zip(names, grads):
+                out[f"grad:{name}"] = tf.convert_to_tensor(g).numpy()
+            rest = grads[len(variables):]
+            if x_var is not None:
+                out["grad:input"], rest = rest[0].numpy(), rest[1:]
+            _put(out, "grad:initial_state", rest)
+        if optimizer is not None:  # an Embedding's gradient stays IndexedSlices: tf_keras's sparse update
+            optimizer.apply_gradients(zip(grads[:len(variables)], variables))
+    if optimizer is not None:
+        for name, v in zip(names, variables):
+            out[f"trained:{name}"] = v.numpy()
     return out
+
+
+_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def given_masks(reference: dict, step: int, where: str):
+    """The host dropout masks multirnn drew at training step `step` for `where` ('input', 'fw.recurrent', ...)."""
+    key = f"dropout_mask:train{step}:{where}["
+    masks = [reference[k] for k in sorted(k for k in reference if k.startswith(key))]
+    return masks or None
+
+
+@contextlib.contextmanager
+def _given_masks(subs, prefixes, reference, step):
+    """tf_keras's cells take multirnn's masks through the `DropoutRNNCellMixin` getters. tf_keras asks
+    for one mask per gate (LSTM 4, GRU 3) and uses them all with implementation=1 (which it also
+    takes whenever recurrent_dropout is set), only the first otherwise; multirnn draws one per gate
+    with implementation=1, a single one otherwise, which then serves every gate."""
+    tf = frameworks.require("tensorflow")
+    cells = []
+    for prefix, sub in zip(prefixes, subs):
+        cell = sub.cell
+
+        def layout(masks, count):
+            if masks is None:
+                return None
+            tensors = [tf.constant(m) for m in masks]
+            if count == 1:
+                return tensors[0]
+            return tensors * count if len(tensors) == 1 else tensors
+        inputs, recurrent = given_masks(reference, step, prefix + "input"), given_masks(reference, step, prefix + "recurrent")
+        cell.get_dropout_mask_for_cell = lambda _x, training, count=1, _m=inputs: layout(_m, count)
+        cell.get_recurrent_dropout_mask_for_cell = lambda _x, training, count=1, _m=recurrent: layout(_m, count)
+        cells.append(cell)
+    try:
+        yield
+    finally:
+        for cell in cells:
+            del cell.get_dropout_mask_for_cell, cell.get_recurrent_dropout_mask_for_cell
 
 
 def _put(out: dict, prefix: str, tensors) -> None:
@@ -136,7 +216,7 @@ def _put(out: dict, prefix: str, tensors) -> None:
 
 # ---- torch.nn
 
-def _torch_nn(config: Config, dtype: str, weights: list, names: list) -> dict:
+def _torch_nn(config: Config, dtype: str, weights: list, names: list, reference: dict) -> dict:
     import torch
     cell = config.layer_class
     bi = config.bidirectional
@@ -189,12 +269,14 @@ def _torch_nn(config: Config, dtype: str, weights: list, names: list) -> dict:
             _put_torch(out, "stateful_B:out", outputs)
             outputs, _ = call(tensor(batches[2]))
             _put_torch(out, "stateful_C:out", outputs)
-    if inference_only(config):
+    if inference_only("torch_nn", config):
         return out
     projections = [tensor(r) for r in _loss_projections(config, dtype)]
     x = tensor(batches[0], grad=True)
     h0_leaves = [tensor(s, grad=True) for s in h0] if h0 else []
-    outputs, _ = call(x, to_torch_states(h0_leaves) if h0 else None)
+    masks = given_masks(reference, 0, "input")
+    x_in = x * tensor(masks[0])[:, None, :] if masks else x  # the one input mask, the same at every timestep
+    outputs, _ = call(x_in, to_torch_states(h0_leaves) if h0 else None)
     loss = sum((o * r).sum() for o, r in zip(outputs, projections))
     params = dict(module.named_parameters())
     grads = torch.autograd.grad(loss, list(params.values()) + [x] + h0_leaves, allow_unused=True)

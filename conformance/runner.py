@@ -72,7 +72,7 @@ def optimizers_module():
         return None
 
 
-def _optimizer(module, name: str):
+def runner_optimizer(module, name: str):
     """Optimizer `name` at Keras 2.2's default learning rate (Adadelta 1.0, Adagrad 0.01, ...), given
     explicitly: larger steps than tf_keras's 0.001 make the trajectories a sharper check."""
     cls = type(module.get({"class_name": name, "config": {"learning_rate": 0.0}}))
@@ -116,7 +116,7 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
         x_var = K.variable(batches[0], dtype) if batches[0].dtype.kind == "f" else None
         h0_vars = [K.variable(s, dtype) for s in h0] if h0 else []
         opt_module = optimizers_module()
-        optimizer = _optimizer(opt_module, config.optimizer) if opt_module is not None else None
+        optimizer = runner_optimizer(opt_module, config.optimizer) if opt_module is not None else None
         for step in range(steps if optimizer is not None else 1):
             if config.stateful and step == 2:
                 net.reset_states()
@@ -133,15 +133,19 @@ def run_backend(config: Config, side: str, dtype: str, steps: int = 3) -> Dict[s
                 def loss():
                     captured[:] = net(x, training=True, initial_state=init)
                     return sum(K.sum(o * r) for o, r in zip(captured, projections))
-                grads = K.value_and_grad(loss, variables)[1]
-                return captured, grads, net.states() if config.stateful else []
-            captured, grads, states = (compiled and K.compiled_step(train_step) or train_step)()
+                with net.recording_dropout_masks() as drawn:
+                    grads = K.value_and_grad(loss, variables, indexed=True)[1]  # an Embedding's: its rows
+                return captured, grads, net.states() if config.stateful else [], drawn
+            captured, grads, states, drawn = (compiled and K.compiled_step(train_step) or train_step)()
             if config.stateful:
                 net.set_states(states)
             _record(out, f"train{step}:out", K, captured)  # elementwise: the scalar loss cancels terms
+            for where, masks in sorted(drawn.items()):
+                for k, m in enumerate(masks or []):  # the oracles apply the same masks
+                    out[f"dropout_mask:train{step}:{where}[{k}]"] = np.asarray(K.to_numpy(m))
             if first:
                 for name, g in zip(names, grads):
-                    out[f"grad:{name}"] = K.to_numpy(g)
+                    out[f"grad:{name}"] = K.to_numpy(K.densify(g))
                 rest = grads[len(weights):]
                 if x_var is not None:
                     out["grad:input"], rest = K.to_numpy(rest[0]), rest[1:]
@@ -178,8 +182,8 @@ def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str
             if reason:
                 result.skipped[oracle] = reason
                 continue
-            if inference_only(config):
-                result.inference_only[oracle] = inference_only(config)
+            if inference_only(oracle, config):
+                result.inference_only[oracle] = inference_only(oracle, config)
             start = time.perf_counter()
             try:
                 got = run_oracle(oracle, config, dtype, reference)
@@ -206,7 +210,8 @@ def _compare(a: dict, b: dict, tol: float, partial: bool) -> list:
             if not partial:
                 diffs.append(compare_arrays(key, a[key], None, tol))
             continue
-        diffs.append(compare_arrays(key, a[key], b[key], 0.0 if key.startswith("init:") else tol))
+        exact = key.startswith(("init:", "dropout_mask:"))  # initial weights and host-drawn masks: bit-identical
+        diffs.append(compare_arrays(key, a[key], b[key], 0.0 if exact else tol))
     if not partial:
         diffs += [compare_arrays(key, None, b[key], tol) for key in b if key not in a]
     return diffs

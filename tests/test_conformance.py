@@ -4,6 +4,7 @@
 together cover every pair of option values), `full` (all of them), or id globs/substrings
 (`MULTIRNN_CONFORMANCE='lstm-*-bi_concat*'`).
 """
+import contextlib
 import json
 import os
 
@@ -14,7 +15,8 @@ from conftest import BACKENDS
 from multirnn import conformance, layers
 from multirnn.conformance import cli, known, matrix, oracles
 from multirnn.conformance.covering import extend_pairwise, uncovered_pairs
-from multirnn.conformance.runner import run_config, with_generic
+from multirnn.backends import frameworks
+from multirnn.conformance.runner import run_backend, run_config, with_generic
 
 MODE = os.environ.get("MULTIRNN_CONFORMANCE", "quick")
 ORACLES = oracles.available()
@@ -86,22 +88,64 @@ def test_covering_generator_is_deterministic_and_complete():
     assert uncovered_pairs(rows, [("k", (0, 1))] + params) == []
 
 
-@pytest.mark.parametrize("oracle", ORACLES)
-def test_oracle_compares_dropout_configurations_in_inference_mode_only(oracle):
-    config = next(c for c in matrix.configurations() if c.uses_dropout and c.stateful and c.mask == "nomask"
-                  and not oracles.not_applicable(oracle, c))
-    result = run_config(config, ["numpy"], "float64", oracles=[oracle])
-    assert result.passed and oracle in result.inference_only, result.failures()
-    compared = {d.name.split(":")[0] for d in result.pairs[("numpy", oracle)]}
-    assert compared == {"forward", "stateful_B", "stateful_C"}
+def _dropout_config(oracle, **options):
+    return next(c for c in matrix.configurations() if c.uses_dropout and c.mask == "nomask"
+                and not oracles.not_applicable(oracle, c)
+                and all(getattr(c, k) == v for k, v in options.items()))
 
 
-def test_known_differences_file_is_empty_and_reasons_are_mandatory(tmp_path):
-    assert known.load() == []
+@pytest.mark.skipif(not frameworks.HAS_TF_KERAS, reason="needs tf_keras")
+@pytest.mark.parametrize("options", [dict(cell="lstm", implementation=1, wrapper="bi_concat", stateful=True),
+                                     dict(cell="gru_rb", implementation=2, recurrent_dropout=0.25),
+                                     dict(cell="rnn", dropout=0.25, recurrent_dropout=0.25)],
+                         ids=["lstm_i1_bi_stateful", "gru_rb_i2_rdo", "rnn"])
+def test_tf_keras_takes_multirnn_dropout_masks_in_training_mode(options):
+    config = _dropout_config("tf_keras", **options)
+    result = run_config(config, ["numpy"], "float64", oracles=["tf_keras"])
+    assert result.passed and not result.inference_only, result.failures()
+    compared = {d.name for d in result.pairs[("numpy", "tf_keras")]}
+    assert {"train0:out[0]", "train1:out[0]", "train2:out[0]", "grad:input", "trained:" + (
+        "fw.kernel" if config.bidirectional else "kernel")} <= compared
+    masks = [k for k in run_backend(config, "numpy", "float64") if k.startswith("dropout_mask:train0:")]
+    assert masks, "the runner records the masks it drew"
+
+
+@pytest.mark.skipif(not frameworks.HAS_TF_KERAS, reason="needs tf_keras")
+def test_tf_keras_oracle_fails_without_multirnn_masks(monkeypatch):
+    """The check can fail: with tf_keras drawing its own masks the training-mode tensors differ."""
+    config = _dropout_config("tf_keras", cell="lstm", wrapper="uni")
+    monkeypatch.setattr(oracles, "_given_masks", lambda *args: contextlib.nullcontext())
+    result = run_config(config, ["numpy"], "float64", oracles=["tf_keras"])
+    failing = {d.name.split(":")[0] for d in result.pairs[("numpy", "tf_keras")] if not d.ok}
+    assert "train0" in failing and "forward" not in failing
+
+
+@pytest.mark.skipif(not frameworks.HAS_TORCH, reason="needs torch")
+def test_torch_nn_applies_the_input_mask_and_stays_in_inference_mode_without_a_seam():
+    trained = _dropout_config("torch_nn", cell="rnn", wrapper="uni", recurrent_dropout=0.0)
+    result = run_config(trained, ["numpy"], "float64", oracles=["torch_nn"])
+    assert result.passed and "torch_nn" not in result.inference_only, result.failures()
+    assert "grad:input" in {d.name for d in result.pairs[("numpy", "torch_nn")]}
+    recurrent = _dropout_config("torch_nn", cell="lstm", recurrent_dropout=0.25)
+    result = run_config(recurrent, ["numpy"], "float64", oracles=["torch_nn"])
+    assert result.passed and "recurrent dropout" in result.inference_only["torch_nn"], result.failures()
+    assert {d.name.split(":")[0] for d in result.pairs[("numpy", "torch_nn")]} <= {"forward", "stateful_B",
+                                                                                 "stateful_C"}
+
+
+def test_known_differences_have_reasons_and_side_globs(tmp_path):
+    entries = known.load()
+    assert entries and all(e.reason for e in entries)
+    assert all("issue 13" in e.reason for e in entries)  # each entry names the work that removes it
     bad = tmp_path / "known.txt"
     bad.write_text("lstm-* numpy~torch\n")
     with pytest.raises(ValueError, match="reason"):
         known.load(str(bad))
+    entry = known.load_line("*-embed-*.nadam  *~tf_keras  sparse updates")
+    assert entry.covers("lstm-x-embed-uni~tanh.nadam", "torch/generic", "tf_keras")
+    assert entry.covers("lstm-x-embed-uni~tanh.nadam", "tf_keras", "numpy")
+    assert not entry.covers("lstm-x-embed-uni~tanh.nadam", "numpy", "torch")
+    assert not entry.covers("lstm-x-nomask-uni~tanh.nadam", "numpy", "tf_keras")
 
 
 def test_cli_runs_one_configuration_and_writes_json(tmp_path, capsys):

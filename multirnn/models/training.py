@@ -158,7 +158,8 @@ class Trainer:
         """(what runs step `kind`: its compiled body or the body itself, the body); made again when the
         trainable weights or the compile settings change."""
         variables = self.trainable_weights if kind in ("train", "whole") else []
-        key = (kind, K.current_name(), id(self._compiled), id(self.optimizer), tuple(id(v) for v in variables))
+        key = (kind, K.current_name(), K.fast_paths(), id(self._compiled), id(self.optimizer),
+               tuple(id(v) for v in variables))
         steps = self.__dict__.setdefault("_steps", {})
         if key not in steps:
             layers = fit_loop.stateful_layers(self)

@@ -135,7 +135,8 @@ class Optimizer:
 
     def _compiled_update(self, variables, constraints):
         """`update_variables` of these variables compiled by the backend, or None where it is not."""
-        key = (K.current_name(), tuple(id(v) for v in variables), tuple((id(v), id(fn)) for v, fn in constraints))
+        key = (K.current_name(), K.fast_paths(), tuple(id(v) for v in variables),
+               tuple((id(v), id(fn)) for v, fn in constraints))
         if key not in self._compiled_updates:
             self._compiled_updates[key] = K.compiled_step(
                 lambda grads, coefficients: self.update_variables(grads, variables, coefficients, constraints))
