@@ -161,6 +161,8 @@ def _tf_keras_model(spec: ModelSpec, dtype: str):
 def run_tf_keras(spec: ModelSpec, optimizer: str, dtype: str, reference: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """The same model in tf_keras (its `fit` and its legacy optimizer) from `reference`'s initial weights."""
     from .tf_optimizers import legacy_optimizer
+    tf = frameworks.require("tensorflow")
+    tf.get_logger().setLevel("ERROR")  # each case is a new model: tf_keras's retracing warnings say nothing here
     xs, ys = spec.data(dtype)
     out: Dict[str, np.ndarray] = {}
     with _tf_keras_floatx(dtype):
