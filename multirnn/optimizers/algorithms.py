@@ -161,19 +161,13 @@ class Adam(Optimizer):
     def update_variable(self, var, grad, slots, c):
         if K.is_indexed(grad):
             return self.update_rows(var, grad, slots, c)
-        m, v = slots["m"], slots["v"]
-        K.update(m, self.beta_1 * m + (1.0 - self.beta_1) * grad)
-        K.update(v, self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad))
+        _update_moments(slots, self.beta_1, self.beta_2, grad)
         self._apply(var, slots, c)
 
     def update_rows(self, var, grad, slots, c):
         """m and v decay everywhere and gain the present rows; then var moves everywhere, as the dense rule."""
         indices, g = K.indexed_parts(grad)
-        m, v = slots["m"], slots["v"]
-        K.update(m, self.beta_1 * m)
-        K.scatter_add(m, indices, (1.0 - self.beta_1) * g)
-        K.update(v, self.beta_2 * v)
-        K.scatter_add(v, indices, (1.0 - self.beta_2) * K.square(g))
+        _update_moments(slots, self.beta_1, self.beta_2, g, indices)
         self._apply(var, slots, c)
 
     def _apply(self, var, slots, c):
@@ -246,19 +240,13 @@ class Nadam(Optimizer):
     def update_variable(self, var, grad, slots, c):
         if K.is_indexed(grad):
             return self.update_rows(var, grad, slots, c)
-        m, v = slots["m"], slots["v"]
-        K.update(m, self.beta_1 * m + (1.0 - self.beta_1) * grad)
-        K.update(v, self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad))
+        m, v = _update_moments(slots, self.beta_1, self.beta_2, grad)
         K.update(var, var - self._step(grad, m, v, c))
 
     def update_rows(self, var, grad, slots, c):
         """m and v decay everywhere and gain the present rows; only the present rows of var move."""
         indices, g = K.indexed_parts(grad)
-        m, v = slots["m"], slots["v"]
-        K.update(m, self.beta_1 * m)
-        K.scatter_add(m, indices, (1.0 - self.beta_1) * g)
-        K.update(v, self.beta_2 * v)
-        K.scatter_add(v, indices, (1.0 - self.beta_2) * K.square(g))
+        m, v = _update_moments(slots, self.beta_1, self.beta_2, g, indices)
         K.scatter_add(var, indices, -self._step(g, K.gather(m, indices), K.gather(v, indices), c))
 
     def _step(self, g, m, v, c):
@@ -277,3 +265,18 @@ class Nadam(Optimizer):
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2,
                     schedule_decay=self.schedule_decay)
+
+
+def _update_moments(slots, beta_1, beta_2, grad, indices=None):
+    """Adam's and Nadam's moments: m = β1·m + (1−β1)·g, v = β2·v + (1−β2)·g²; with `indices` (the summed
+    rows of an indexed gradient) m and v decay everywhere and gain the rows there, as tf_keras. Returns (m, v)."""
+    m, v = slots["m"], slots["v"]
+    if indices is None:
+        K.update(m, beta_1 * m + (1.0 - beta_1) * grad)
+        K.update(v, beta_2 * v + (1.0 - beta_2) * K.square(grad))
+    else:
+        K.update(m, beta_1 * m)
+        K.scatter_add(m, indices, (1.0 - beta_1) * grad)
+        K.update(v, beta_2 * v)
+        K.scatter_add(v, indices, (1.0 - beta_2) * K.square(grad))
+    return m, v
