@@ -21,5 +21,5 @@ test: $(BIN)/python
 	$(BIN)/pip install -e ".[torch,tensorflow,h5,test,examples]"
 	$(BIN)/python examples/digits_lstm.py
 	$(BIN)/python -m multirnn info
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 	$(BIN)/python -m multirnn.conformance --dtype both --oracles all -j 2 --quiet
