@@ -212,6 +212,23 @@ def test_stateful_rnn_of_a_cell_continues_across_batches(backend, float64):
         np.testing.assert_allclose(K.to_numpy(parts(K.constant(X[:, :2]))), first, rtol=1e-12)
 
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bidirectional_rnn_of_a_cell_sets_its_states_or_changes_nothing(backend, float64):
+    with backends.use(backend) as K:
+        bi = layers.Bidirectional(layers.RNN(layers.LSTMCell(3), stateful=True, batch_input_shape=(3, 5, 4)))
+        bi.build(X.shape)
+        given = [np.full((3, 3), v) for v in (0.1, 0.2, 0.3, 0.4)]  # h, c forward, then h, c backward
+        bi.reset_states(given)
+        got = [K.to_numpy(s) for s in bi.forward_layer.states + bi.backward_layer.states]
+        np.testing.assert_array_equal(np.stack(got), np.stack(given))
+        with pytest.raises(ValueError, match=r"expected a state of shape \(3, 3\), got \(3, 2\)"):
+            bi.reset_states(given[:3] + [np.zeros((3, 2))])  # the backward c is wrong: nothing is set
+        kept = [K.to_numpy(s) for s in bi.forward_layer.states + bi.backward_layer.states]
+        np.testing.assert_array_equal(np.stack(kept), np.stack(given))
+        bi.reset_states()
+        assert all(not K.to_numpy(s).any() for s in bi.forward_layer.states + bi.backward_layer.states)
+
 def test_get_config_round_trip_of_cells_and_rnn():
     for cell in (layers.SimpleRNNCell(2, activation="relu"), layers.GRUCell(3, reset_after=False),
                  layers.LSTMCell(4, unit_forget_bias=False, dropout=0.5),

@@ -162,13 +162,16 @@ class Recurrent(Layer):
                 raise InvalidArgumentError(f"{type(self).__name__} {self.name!r}: reset_states(states) needs the "
                                            "layer built (its batch size known); build or call it first")
             return
-        shape = (self.batch_size, self.units)
         if states is None:
-            self.states = [K.zeros(shape) for _ in range(self.state_count)]
+            self.states = [K.zeros((self.batch_size, self.units)) for _ in range(self.state_count)]
             return
         states = states if isinstance(states, (list, tuple)) else [states]
-        self._check_states(states, shape)
+        self.check_states_to_set(states)
         self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
+
+    def check_states_to_set(self, states) -> None:
+        """Raise unless `states` fit this built stateful layer (what `reset_states(states)` checks)."""
+        self._check_states(states, (self.batch_size, self.units))
 
     def _check_states(self, states, shape):
         if len(states) != self.state_count:

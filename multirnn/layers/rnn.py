@@ -122,8 +122,12 @@ class RNN(Layer):
             self.states = [K.zeros((self.batch_size, size)) for size in self.state_sizes]
             return
         states = list(states) if isinstance(states, (list, tuple)) else [states]
-        self._check_states(states, self.batch_size)
+        self.check_states_to_set(states)
         self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
+
+    def check_states_to_set(self, states) -> None:
+        """Raise unless `states` fit this built stateful layer (what `reset_states(states)` checks)."""
+        self._check_states(states, self.batch_size)
 
     def _check_states(self, states, batch):
         sizes = self.state_sizes

@@ -67,7 +67,7 @@ class Bidirectional(Container, Layer):
         half = len(states) // 2
         for layer, part in ((self.forward_layer, states[:half]), (self.backward_layer, states[half:])):
             if getattr(layer, "batch_size", None) is not None:
-                layer._check_states(part, (layer.batch_size, layer.units))
+                layer.check_states_to_set(part)
         self.forward_layer.reset_states(states[:half])
         self.backward_layer.reset_states(states[half:])
 
