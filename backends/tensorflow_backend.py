@@ -13,7 +13,7 @@ from .base import Backend
 from .indexed import IndexedRows
 
 tf = frameworks.require("tensorflow")
-_raw = tf.raw_ops  # the hot elementwise ops called as their kernels: the same ops and gradients, a third of the Python
+_raw = tf.raw_ops  # the hot elementwise ops called as their kernels: the same ops and gradients, about half the Python per op
 
 from . import tensorflow_compiled, tensorflow_steps  # noqa: E402  (need tensorflow, required just above)
 
