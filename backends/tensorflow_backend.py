@@ -290,6 +290,17 @@ class TensorflowBackend(Backend):
         a, b = _common(a, b)
         return _raw.SelectV2(condition=_bool(condition), t=a, e=b)
 
+    def switch(self, condition, then_expression, else_expression):
+        """Keras `switch`; a row condition (batch,) over two values of one static shape is TF's `Select`,
+        whose gradient is two selects (SelectV2's adds shape and reduction ops): the same numbers."""
+        then_value = then_expression() if callable(then_expression) else then_expression
+        else_value = else_expression() if callable(else_expression) else else_expression
+        if isinstance(condition, tf.Tensor) and condition.dtype == tf.bool and condition.shape.rank == 1:
+            a, b = _common(then_value, else_value)
+            if a.shape.rank and a.shape.is_fully_defined() and a.shape == b.shape and a.shape[0] == condition.shape[0]:
+                return _raw.Select(condition=condition, x=a, y=b)
+        return super().switch(condition, then_value, else_value)
+
     # ---- comparisons and logic (no gradient)
     def equal(self, a, b) -> "tf.Tensor":
         return tf.equal(*_common(a, b))

@@ -277,6 +277,9 @@ def test_switch_where():
              expected=np.where(cond[:, None], 2 * a, b))
     check_op(lambda K, c, a, b: K.switch(c, a, b), [cond.astype("int64"), a, b], expected=np.where(cond[:, None], a, b))
     check_op(lambda K, a, b: K.switch(False, a, b), [a, b], expected=b)
+    a3, b3, row = data((3, 2, 4), 25), data((3, 2, 4), 26), data((4,), 27)  # rows of a 3-D value; a broadcast else
+    check_op("switch", [cond, a3, b3], expected=np.where(cond[:, None, None], a3, b3))
+    check_op("switch", [cond, a, row], expected=np.where(cond[:, None], a, row))
     full = rng.random((3, 4)) > 0.5
     check_op("where", [full, a, b], expected=np.where(full, a, b))
 
