@@ -9,7 +9,8 @@ from typing import List, Optional
 
 from . import known, matrix, models, oracles as oracle_mod  # noqa: E402
 from .report import merge, summarize, table  # noqa: E402
-from .runner import GENERIC, TOLERANCE, parse_side, quiet_threads, run_matrix, with_generic  # noqa: E402
+from .pool import run_tasks  # noqa: E402
+from .runner import GENERIC, TOLERANCE, matrix_tasks, parse_side, quiet_threads, with_generic  # noqa: E402
 
 DTYPES = {"matrix": [None], "float64": ["float64"], "float32": ["float32"], "both": ["float64", "float32"]}
 
@@ -200,12 +201,14 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     if tune_threads:
         quiet_threads(backend_names + oracle_names)
     start = time.perf_counter()
-    results = run_matrix(configs, backend_names, DTYPES[args.dtype], oracle_names, Progress(args.quiet),
-                         workers, args.steps) if configs else []
-    if model_cases:
-        dtypes = [d for d in DTYPES[args.dtype] if d] or ["float64", "float32"]
-        results += models.run_cases(model_cases, backend_names, dtypes, "tf_keras" in oracle_names,
-                                    Progress(args.quiet), workers)
+    # one pool for both: the models' long tasks go first, so the matrix's short ones fill the tail
+    dtypes = [d for d in DTYPES[args.dtype] if d] or ["float64", "float32"]
+    model_part = models.model_tasks(model_cases, backend_names, dtypes, "tf_keras" in oracle_names) if model_cases else []
+    matrix_part = matrix_tasks(configs, backend_names, DTYPES[args.dtype], oracle_names, workers, args.steps)
+    frameworks = backend_names + oracle_names + ([models.ORACLE] if model_part else [])
+    results = run_tasks(model_part + matrix_part, workers, frameworks, Progress(args.quiet))
+    model_count = sum(len(task[1]) for task in model_part)
+    results = results[model_count:] + results[:model_count]  # the matrix first, as reported and stored
     for r in results:
         known.apply(r, entries)
     wall = time.perf_counter() - start

@@ -215,38 +215,23 @@ def _run_chunk(jobs, sides, oracle):
     return [run_case(by_name(name), opt, sides, dtype, oracle) for name, opt, dtype in jobs]
 
 
-def run_cases(chosen: Sequence[tuple], sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float32"),
-              oracle: bool = True, progress=None, workers: int = 1) -> List[Report]:
-    """Every (ModelSpec, optimizer) of `chosen` in every dtype, in `workers` processes (one model and dtype
-    per job, so that each process builds its tf_keras model once); `progress(done, total, report)` after each."""
+def model_tasks(chosen: Sequence[tuple], sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float32"),
+                oracle: bool = True) -> list:
+    """The section as pool tasks (pool.py): one task per model and dtype, so that each process builds its
+    tf_keras model once."""
     groups: Dict[tuple, list] = {}
     for spec, opt in chosen:
         for dtype in dtypes:
-            groups.setdefault((spec.name, dtype), []).append((spec, opt, dtype))
-    total, results = sum(len(g) for g in groups.values()), []
-    if workers <= 1 or len(groups) < 2:
-        for jobs in groups.values():
-            for job in jobs:
-                results.append(run_case(job[0], job[1], sides, job[2], oracle))
-                if progress is not None:
-                    progress(len(results), total, results[-1])
-        return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from .runner import quiet_threads
-    context = multiprocessing.get_context("spawn")
-    ordered = [None] * len(groups)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_threads,
-                             initargs=(list(sides) + [ORACLE],)) as pool:
-        futures = {pool.submit(_run_chunk, [(spec.name, opt, dtype) for spec, opt, dtype in jobs], list(sides), oracle): i
-                   for i, jobs in enumerate(groups.values())}
-        for future in as_completed(futures):
-            ordered[futures[future]] = future.result()
-            for report in ordered[futures[future]]:
-                results.append(report)
-                if progress is not None:
-                    progress(len(results), total, report)
-    return [r for chunk in ordered for r in chunk]
+            groups.setdefault((spec.name, dtype), []).append((spec.name, opt, dtype))
+    return [(_run_chunk, jobs, list(sides), oracle) for jobs in groups.values()]
+
+
+def run_cases(chosen: Sequence[tuple], sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float32"),
+              oracle: bool = True, progress=None, workers: int = 1) -> List[Report]:
+    """Every (ModelSpec, optimizer) of `chosen` in every dtype, in `workers` processes;
+    `progress(done, total, report)` after each."""
+    from .pool import run_tasks
+    return run_tasks(model_tasks(chosen, sides, dtypes, oracle), workers, list(sides) + [ORACLE], progress)
 
 
 def run_section(sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float32"), pattern: Optional[str] = None,
@@ -255,4 +240,4 @@ def run_section(sides: Sequence[str], dtypes: Sequence[str] = ("float64", "float
     return run_cases(cases(pattern), sides, dtypes, oracle, progress, workers)
 
 
-__all__ = ["OPTIMIZERS", "EPOCHS", "case_id", "cases", "run_multirnn", "run_tf_keras", "run_case", "run_cases", "run_section"]
+__all__ = ["OPTIMIZERS", "EPOCHS", "case_id", "cases", "run_multirnn", "run_tf_keras", "run_case", "run_cases", "model_tasks", "run_section"]

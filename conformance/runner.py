@@ -247,35 +247,21 @@ def _run_chunk(jobs, backend_names, oracles, steps):
     return [run_config(c, backend_names, d, oracles, steps) for c, d in jobs]
 
 
+def matrix_tasks(configs: Sequence[Config], backend_names: Sequence[str], dtypes: Sequence[Optional[str]] = (None,),
+                 oracles: Sequence[str] = (), workers: int = 1, steps: int = 3) -> list:
+    """The matrix as pool tasks (pool.py): chunks of (configuration, dtype) jobs, about 8 per worker or 16 at most."""
+    jobs = [(c, d) for c in configs for d in dtypes]
+    size = max(1, min(16, len(jobs) // (max(1, workers) * 8)))
+    return [(_run_chunk, jobs[i:i + size], list(backend_names), list(oracles), steps) for i in range(0, len(jobs), size)]
+
+
 def run_matrix(configs: Sequence[Config], backend_names: Sequence[str], dtypes: Sequence[Optional[str]] = (None,),
                oracles: Sequence[str] = (), progress=None, workers: int = 1, steps: int = 3) -> List[ConfigResult]:
     """Run many configurations (in `workers` processes); `progress(done, total, result)` after each."""
-    jobs = [(c, d) for c in configs for d in dtypes]
-    if workers <= 1 or len(jobs) < 2:
-        results = []
-        for job in jobs:
-            results.append(run_config(job[0], backend_names, job[1], oracles, steps))
-            if progress is not None:
-                progress(len(results), len(jobs), results[-1])
-        return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    size = max(1, min(16, len(jobs) // (workers * 8)))
-    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    done, ordered = 0, [None] * len(chunks)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_threads,
-                             initargs=(list(backend_names) + list(oracles),)) as pool:
-        futures = {pool.submit(_run_chunk, chunk, list(backend_names), list(oracles), steps): i
-                   for i, chunk in enumerate(chunks)}
-        for future in as_completed(futures):
-            ordered[futures[future]] = future.result()
-            for result in ordered[futures[future]]:
-                done += 1
-                if progress is not None:
-                    progress(done, len(jobs), result)
-    return [r for chunk in ordered for r in chunk]
+    from .pool import run_tasks
+    tasks = matrix_tasks(configs, backend_names, dtypes, oracles, workers, steps)
+    return run_tasks(tasks, workers, list(backend_names) + list(oracles), progress)
 
 
-__all__ = ["TOLERANCE", "GENERIC", "parse_side", "with_generic", "run_backend", "run_config", "run_matrix",
+__all__ = ["TOLERANCE", "GENERIC", "parse_side", "with_generic", "run_backend", "run_config", "run_matrix", "matrix_tasks",
            "floatx", "quiet_threads"]
