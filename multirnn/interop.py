@@ -5,14 +5,15 @@ GRU [z, r, h] (bias (2, 3u) when reset_after), SimpleRNN one block.
 torch.nn: `weight_ih_l{n}` (k*u, D), `weight_hh_l{n}` (k*u, u), `bias_ih_l{n}`, `bias_hh_l{n}`,
 gates LSTM [i, f, g, o], GRU [r, z, n] (reset after the recurrent product); `_reverse` suffix for
 the backward direction. LSTM/SimpleRNN have one bias here: export puts it in `bias_ih` with a
-zero `bias_hh`, import sums the two. Keras 1 lists its weights per gate (LSTM i, c, f, o).
+zero `bias_hh`, import sums the two. Keras 1 lists its weights per gate (LSTM i, c, f, o); Keras 2.1's
+cuDNN layers keep cuDNN's layout and two biases (cudnn_weights.py).
 """
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from multirnn import backend as K
-from multirnn import keras1_weights, layers
+from multirnn import cudnn_weights, keras1_weights, layers
 
 CELLS = ("SimpleRNN", "GRU", "LSTM")
 _TORCH_CLASS = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
@@ -144,6 +145,16 @@ def to_keras1(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
 def from_keras1(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
     """The Keras 1 per-gate list -> Keras 2 weights `[kernel, recurrent_kernel, bias]`."""
     return keras1_weights.from_keras1(weights, _cell(cell))
+
+
+def to_cudnn(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
+    """LSTM / GRU(reset_after=True) weights -> Keras 2.1's CuDNNLSTM/CuDNNGRU layout (bias (8u,) / (6u,))."""
+    return cudnn_weights.to_cudnn(weights, _cell(cell))
+
+
+def from_cudnn(weights: Sequence[np.ndarray], cell) -> List[np.ndarray]:
+    """Keras 2.1 CuDNNLSTM/CuDNNGRU weights -> LSTM / GRU(reset_after=True) weights `[kernel, recurrent, bias]`."""
+    return cudnn_weights.from_cudnn(weights, _cell(cell))
 
 
 _TF_KERAS_OPTIONS = ("units", "activation", "recurrent_activation", "use_bias", "dropout", "recurrent_dropout",

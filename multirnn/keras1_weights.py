@@ -28,19 +28,3 @@ def from_keras1(weights: Sequence[np.ndarray], cell: str) -> List[np.ndarray]:
         raise ValueError(f"Keras 1 {cell} has {3 * count} weight arrays, got {len(weights)}")
     by_gate = {g: weights[3 * j: 3 * j + 3] for j, g in enumerate(ORDER[cell])}
     return [np.concatenate([np.asarray(by_gate[g][k]) for g in range(count)], axis=-1) for k in range(3)]
-
-
-def accept(weights, layer) -> list:
-    """`weights` unchanged, or converted when it is a Keras 1 LSTM/GRU list for `layer`."""
-    weights = list(weights)
-    cell = {4: "LSTM", 3: "GRU"}.get(getattr(layer, "gates", 0))
-    if cell is None or len(weights) != 3 * GATES[cell] or len(weights) == len(layer.weights):
-        return weights
-    owner = f"{type(layer).__name__} {layer.name!r}"
-    if not layer.use_bias:
-        raise ValueError(f"{owner}: a Keras 1 {cell} weight list ({len(weights)} arrays) holds biases; "
-                         "this layer has use_bias=False")
-    if getattr(layer, "reset_after", False):
-        raise ValueError(f"{owner}: a Keras 1 GRU weight list (9 arrays) is a GRU with reset_after=False; "
-                         "build the layer with reset_after=False to load it")
-    return from_keras1(weights, cell)

@@ -6,7 +6,7 @@ one written semantics, so `RNN(LSTMCell(u))` gives `LSTM(u)`'s numbers and reach
 import inspect
 
 from multirnn import backend as K
-from multirnn import keras1_weights
+from multirnn import legacy_weights
 from multirnn.layers.base import Layer
 from multirnn.layers.container import Container
 from multirnn.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN, cell_config, configure_cell
@@ -50,8 +50,8 @@ class RecurrentCell(Layer):
         return self.units
 
     def set_weights(self, weights) -> None:
-        """Keras 2 weights, or a Keras 1 per-gate list (LSTM 12 arrays, GRU 9), converted."""
-        Layer.set_weights(self, keras1_weights.accept(weights, self))
+        """Keras 2 weights, a Keras 1 per-gate list (LSTM 12 arrays, GRU 9) or a Keras 2.1 cuDNN list, converted."""
+        Layer.set_weights(self, legacy_weights.accept(weights, self))
 
     def build(self, input_shape):
         if input_shape[-1] is None:

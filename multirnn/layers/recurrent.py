@@ -5,7 +5,7 @@ are constant over time, so this is exact); the step adds the recurrent part.
 """
 import numpy as np
 
-from multirnn import activations, constraints, initializers, keras1_weights, regularizers
+from multirnn import activations, constraints, initializers, legacy_weights, regularizers
 from multirnn.errors import InvalidArgumentError
 from multirnn import backend as K
 from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
@@ -137,8 +137,8 @@ class Recurrent(Layer):
                                      self.bias_constraint) if self.use_bias else None)
 
     def set_weights(self, weights) -> None:
-        """Keras 2 weights, or a Keras 1 per-gate list (LSTM 12 arrays, GRU 9), converted."""
-        super().set_weights(keras1_weights.accept(weights, self))
+        """Keras 2 weights, a Keras 1 per-gate list (LSTM 12 arrays, GRU 9) or a Keras 2.1 cuDNN list, converted."""
+        super().set_weights(legacy_weights.accept(weights, self))
 
     def check_input_shape(self, input_shape):
         if len(input_shape) == 3 and any(d == 0 for d in input_shape[1:]):

@@ -1,7 +1,7 @@
 """Bidirectional and TimeDistributed: layers that run another layer."""
 import inspect
 
-from multirnn import backend as K
+from multirnn import backend as K, legacy_weights
 from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer, shape_of
 from multirnn.layers.container import Container
@@ -56,6 +56,10 @@ class Bidirectional(Container, Layer):
 
     def _sublayers(self) -> list:
         return [self.forward_layer, self.backward_layer]
+
+    def set_weights(self, weights) -> None:
+        """Both directions' weights (forward first); each half may be in an older layout (legacy_weights)."""
+        Layer.set_weights(self, legacy_weights.accept(weights, self))
 
     def reset_states(self, states=None):
         """Zero both directions' states, or set them from `states` (forward ones first); all checked first."""

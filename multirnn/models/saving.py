@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from multirnn import keras1_weights, optimizers
+from multirnn import legacy_weights, optimizers
 from multirnn import backend as K
 from multirnn import distribute
 from multirnn.custom_objects import custom_object_scope, current_custom_objects
@@ -154,7 +154,7 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
     with K.use(model.backend_name):
         if by_name:
             by = {layer.name: layer for layer in targets}
-            pairs = [(by[name], name, _keras1(by[name], arrays, owner, name, source))
+            pairs = [(by[name], name, _older_layout(by[name], arrays, owner, name, source))
                      for name, arrays in groups if name in by]
             if skip_mismatch:
                 pairs = [p for p in pairs if not _mismatch(p[0], p[2])]
@@ -163,7 +163,7 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
                 f"{owner}: {source} holds weights for {len(groups)} layer(s) ({', '.join(n for n, _ in groups)}) "
                 f"but the model has {len(targets)} layer(s) with weights ({', '.join(t.name for t in targets)})")
         else:
-            pairs = [(layer, name, _keras1(layer, arrays, owner, name, source))
+            pairs = [(layer, name, _older_layout(layer, arrays, owner, name, source))
                      for layer, (name, arrays) in zip(targets, groups)]
         for layer, name, arrays in pairs:
             problem = _misfit(layer, arrays)
@@ -174,10 +174,11 @@ def set_weight_groups(model, groups, by_name=False, skip_mismatch=False, source=
         layer.set_weights(arrays)
 
 
-def _keras1(layer, arrays, owner, name, source) -> list:
-    """A Keras 1 per-gate LSTM/GRU list converted to the Keras 2 layout (as Keras 2's legacy loader did)."""
+def _older_layout(layer, arrays, owner, name, source) -> list:
+    """A Keras 1 per-gate LSTM/GRU list or a Keras 2.1 cuDNN list converted to the Keras 2 layout (as Keras's
+    HDF5 loader does)."""
     try:
-        return keras1_weights.accept(arrays, layer)
+        return legacy_weights.accept(arrays, layer)
     except ValueError as e:
         raise WeightMismatchError(f"{owner}: loading weights of {name!r} from {source}: {e}; nothing was loaded") \
             from None
