@@ -50,6 +50,19 @@ def _common(*xs):
     return [_as(x, dtype) for x in xs]
 
 
+_SCALARS = {}
+
+
+def _scalars(dtype, values) -> tuple:
+    """`values` as scalar tensors of `dtype`, kept for eager calls (a trace makes its own constants)."""
+    if not tf.executing_eagerly():
+        return tuple(tf.constant(v, dtype) for v in values)
+    key = (dtype, values)
+    if key not in _SCALARS:
+        _SCALARS[key] = tuple(tf.constant(v, dtype) for v in values)
+    return _SCALARS[key]
+
+
 def _bool(x):
     x = _t(x)
     return x if x.dtype == tf.bool else tf.cast(x, tf.bool)
@@ -244,6 +257,14 @@ class TensorflowBackend(Backend):
 
     def sigmoid(self, x) -> "tf.Tensor":
         return _raw.Sigmoid(x=_t(x))
+
+    def hard_sigmoid(self, x) -> "tf.Tensor":
+        """clip(0.2 x + 0.5, 0, 1) as the reference's four ops, on scalars made once per dtype."""
+        x = _t(x)
+        if not x.dtype.is_floating:
+            return super().hard_sigmoid(x)
+        slope, shift, low, high = _scalars(x.dtype, (0.2, 0.5, 0.0, 1.0))
+        return _raw.Minimum(x=_raw.Maximum(x=_raw.AddV2(x=_raw.Mul(x=x, y=slope), y=shift), y=low), y=high)
 
     def relu(self, x, alpha=0.0, max_value=None, threshold=0.0) -> "tf.Tensor":
         """Keras relu: slope `alpha` below `threshold`, capped at `max_value` (gradient 0 at the cap)."""
