@@ -222,7 +222,7 @@ def test_bidirectional_rnn_of_a_cell_sets_its_states_or_changes_nothing(backend,
         bi.reset_states(given)
         got = [K.to_numpy(s) for s in bi.forward_layer.states + bi.backward_layer.states]
         np.testing.assert_array_equal(np.stack(got), np.stack(given))
-        with pytest.raises(ValueError, match=r"expected a state of shape \(3, 3\), got \(3, 2\)"):
+        with pytest.raises(ValueError, match=r"RNN '.*': state 1 must have shape \(3, 3\), got \(3, 2\)"):
             bi.reset_states(given[:3] + [np.zeros((3, 2))])  # the backward c is wrong: nothing is set
         kept = [K.to_numpy(s) for s in bi.forward_layer.states + bi.backward_layer.states]
         np.testing.assert_array_equal(np.stack(kept), np.stack(given))

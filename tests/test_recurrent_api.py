@@ -192,9 +192,9 @@ def test_set_weights_checks_count_and_shapes(K):
 def test_initial_state_count_and_shape(K):
     layer = layers.LSTM(3, name="l")
     x = K.constant(np.ones((2, 5, 4)))
-    with pytest.raises(ValueError, match="LSTM 'l': expected 2 state tensor\\(s\\), got 1"):
+    with pytest.raises(ValueError, match=r"LSTM 'l': expected 2 state tensor\(s\) of sizes \[3, 3\], got 1"):
         layer(x, initial_state=[K.zeros((2, 3))])
-    with pytest.raises(ValueError, match=r"each state must have shape \(2, 3\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"state 0 must have shape \(2, 3\), got \(2, 4\)"):
         layer(x, initial_state=[K.zeros((2, 4)), K.zeros((2, 4))])
 
 

@@ -10,6 +10,7 @@ from multirnn.errors import InvalidArgumentError
 from multirnn import backend as K
 from multirnn.keras1 import LAYER_ALIASES, keras1_aliases
 from multirnn.layers.base import Layer, get_constraint, get_initializer, get_regularizer
+from multirnn.layers.states import RecurrentStates
 
 
 def _implementation(consume_less, owner: str) -> int:
@@ -69,7 +70,7 @@ def cell_config(layer) -> dict:
     return config
 
 
-class Recurrent(Layer):
+class Recurrent(RecurrentStates, Layer):
     """Shared machinery of the recurrent layers (Keras 1 `Recurrent`); subclasses define `step`."""
     gates = 1
     state_count = 1
@@ -151,36 +152,10 @@ class Recurrent(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r}: expected input of shape (batch, timesteps, "
                              f"features) = {expected}, got {tuple(input_shape)}")
 
-    # ---- states
-    @K.on_own_backend
-    def reset_states(self, states=None):
-        """Zero the states of a stateful layer, or set them to `states`."""
-        if not self.stateful:
-            raise AttributeError(f"{type(self).__name__} {self.name!r}: reset_states needs stateful=True")
-        if getattr(self, "batch_size", None) is None:
-            if states is not None:
-                raise InvalidArgumentError(f"{type(self).__name__} {self.name!r}: reset_states(states) needs the "
-                                           "layer built (its batch size known); build or call it first")
-            return
-        if states is None:
-            self.states = [K.zeros((self.batch_size, self.units)) for _ in range(self.state_count)]
-            return
-        states = states if isinstance(states, (list, tuple)) else [states]
-        self.check_states_to_set(states)
-        self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
-
-    def check_states_to_set(self, states) -> None:
-        """Raise unless `states` fit this built stateful layer (what `reset_states(states)` checks)."""
-        self._check_states(states, (self.batch_size, self.units))
-
-    def _check_states(self, states, shape):
-        if len(states) != self.state_count:
-            raise ValueError(f"{type(self).__name__} {self.name!r}: expected {self.state_count} state tensor(s), "
-                             f"got {len(states)}")
-        for s in states:
-            if tuple(K.int_shape(s) if K.is_tensor(s) else np.shape(s)) != tuple(shape):
-                raise ValueError(f"{type(self).__name__} {self.name!r}: each state must have shape {shape}, "
-                                 f"got {tuple(K.int_shape(s) if K.is_tensor(s) else np.shape(s))}")
+    @property
+    def state_sizes(self) -> list:
+        """The size of every state tensor: `units`, once per state (LSTM h and c)."""
+        return [self.units] * self.state_count
 
     # ---- dropout masks, drawn once per call and reused at every timestep
     def _masks(self, batch, width, level, training):
@@ -222,7 +197,7 @@ class Recurrent(Layer):
         recurrent_masks = self._masks(batch, self.units, self.recurrent_dropout, training) or []
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            self._check_states(states, (batch, self.units))
+            self._check_states(states, batch)
         elif self.stateful:
             states = list(self.states)
         else:

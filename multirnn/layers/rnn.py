@@ -15,9 +15,10 @@ from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequenc
 from multirnn.layers.cells import initial_state as cell_initial_state
 from multirnn.layers.container import unique_by_id
 from multirnn.layers.registry import deserialize, serialize
+from multirnn.layers.states import RecurrentStates
 
 
-class RNN(Layer):
+class RNN(RecurrentStates, Layer):
     """`RNN(cell, return_sequences=, return_state=, go_backwards=, stateful=, unroll=)`; a list of cells is
     stacked (StackedRNNCells). The weights are the cell's."""
 
@@ -106,39 +107,6 @@ class RNN(Layer):
             expected = (self.batch_size if self.stateful else None, None, self.input_dim)
             raise ValueError(f"RNN {self.name!r}: expected input of shape (batch, timesteps >= 1, features) = "
                              f"{expected}, got {tuple(input_shape)}")
-
-    # ---- states
-    @K.on_own_backend
-    def reset_states(self, states=None):
-        """Zero the states of a stateful layer, or set them to `states` (flat, in the cell's order)."""
-        if not self.stateful:
-            raise AttributeError(f"RNN {self.name!r}: reset_states needs stateful=True")
-        if getattr(self, "batch_size", None) is None:
-            if states is not None:
-                raise InvalidArgumentError(f"RNN {self.name!r}: reset_states(states) needs the layer built "
-                                           "(its batch size known); build or call it first")
-            return
-        if states is None:
-            self.states = [K.zeros((self.batch_size, size)) for size in self.state_sizes]
-            return
-        states = list(states) if isinstance(states, (list, tuple)) else [states]
-        self.check_states_to_set(states)
-        self.states = [K.constant(K.to_numpy(s) if K.is_tensor(s) else np.asarray(s)) for s in states]
-
-    def check_states_to_set(self, states) -> None:
-        """Raise unless `states` fit this built stateful layer (what `reset_states(states)` checks)."""
-        self._check_states(states, self.batch_size)
-
-    def _check_states(self, states, batch):
-        sizes = self.state_sizes
-        if len(states) != len(sizes):
-            raise ValueError(f"RNN {self.name!r}: expected {len(sizes)} state tensor(s) of sizes {sizes}, "
-                             f"got {len(states)}")
-        batch = batch[0] if isinstance(batch, tuple) else batch
-        for s, size in zip(states, sizes):
-            shape = tuple(K.int_shape(s) if K.is_tensor(s) else np.shape(s))
-            if shape != (batch, size):
-                raise ValueError(f"RNN {self.name!r}: expected a state of shape {(batch, size)}, got {shape}")
 
     # ---- the call
     def call(self, inputs, mask=None, training=None, initial_state=None):

@@ -151,8 +151,8 @@ def test_a_failing_reset_states_changes_no_state(backend):
         model = Sequential([LSTM(2, stateful=True, batch_input_shape=(3, 4, 5))])
         layer, good, other = model.layers[0], [np.full((3, 2), 1.5), np.full((3, 2), -2.5)], np.full((3, 2), 9.0)
         layer.reset_states(good)
-        for bad, message in (([other, np.zeros((3, 3))], r"each state must have shape \(3, 2\), got \(3, 3\)"),
-                             ([other], r"expected 2 state tensor\(s\), got 1")):
+        for bad, message in (([other, np.zeros((3, 3))], r"state 1 must have shape \(3, 2\), got \(3, 3\)"),
+                             ([other], r"expected 2 state tensor\(s\) of sizes \[2, 2\], got 1")):
             with pytest.raises(ValueError, match=f"LSTM '{layer.name}': {message}"):
                 layer.reset_states(bad)
             for state, expected in zip(layer.states, good):
