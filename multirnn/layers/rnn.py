@@ -5,10 +5,8 @@ projection of all timesteps before the loop, its step in `K.rnn`, the fast paths
 """
 import copy
 
-import numpy as np
 
 from multirnn import backend as K
-from multirnn.errors import InvalidArgumentError
 from multirnn.layers.base import Layer
 from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequence, build_cell, check_cell, end_sequence,
                                    flat_sizes, flatten, output_size, step_kwargs)
