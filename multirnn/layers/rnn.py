@@ -5,7 +5,6 @@ projection of all timesteps before the loop, its step in `K.rnn`, the fast paths
 """
 import copy
 
-
 from multirnn import backend as K
 from multirnn.layers.base import Layer
 from multirnn.layers.cells import (RecurrentCell, StackedRNNCells, begin_sequence, build_cell, check_cell, end_sequence,
