@@ -113,3 +113,22 @@ def test_a_keras_2_1_cudnn_file_loads_as_tf_keras_loads_it(tmp_path, float64, ba
         np.testing.assert_array_equal(got, want)
     # tf_keras's eager call: its traced predict in float64 is about 1e-8 from its own eager numbers
     np.testing.assert_allclose(predicted, theirs(x).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_export_refuses_what_has_no_cudnn_layout_and_bidirectional_takes_two_cudnn_halves(float64):
+    gru = _cudnn_list("GRU", 11)
+    keras2 = interop.from_cudnn(gru, "GRU")
+    with pytest.raises(ValueError, match=r"GRU\(reset_after=True\) bias for 3 units must have shape \(2, 9\), got \(9,\)"):
+        interop.to_cudnn(keras2[:2] + [np.zeros(9)], "GRU")  # a reset_after=False GRU's bias
+    with pytest.raises(ValueError, match=r"LSTM weights are \[kernel, recurrent_kernel, bias\].*got 2 arrays"):
+        interop.to_cudnn(interop.from_cudnn(_cudnn_list("LSTM", 12), "LSTM")[:2], "LSTM")
+    with pytest.raises(ValueError, match=r"unknown recurrent cell 'Dense'"):
+        interop.from_cudnn(gru, "Dense")
+    x = np.random.default_rng(13).standard_normal((2, STEPS, D))
+    fw, bw = _cudnn_list("GRU", 14), _cudnn_list("GRU", 15)
+    with backends.use("numpy") as K:
+        bi = layers.Bidirectional(layers.CuDNNGRU(U))
+        bi(K.constant(x))
+        bi.set_weights(fw + bw)
+        for got, want in zip(bi.get_weights(), interop.from_cudnn(fw, "GRU") + interop.from_cudnn(bw, "GRU")):
+            np.testing.assert_array_equal(got, want)
