@@ -124,6 +124,8 @@ def test_export_refuses_what_has_no_cudnn_layout_and_bidirectional_takes_two_cud
         interop.to_cudnn(interop.from_cudnn(_cudnn_list("LSTM", 12), "LSTM")[:2], "LSTM")
     with pytest.raises(ValueError, match=r"unknown recurrent cell 'Dense'"):
         interop.from_cudnn(gru, "Dense")
+    with pytest.raises(ValueError, match=r"the cuDNN layout exists for LSTM and GRU, not 'SimpleRNN'"):
+        interop.from_cudnn(gru, "SimpleRNN")
     x = np.random.default_rng(13).standard_normal((2, STEPS, D))
     fw, bw = _cudnn_list("GRU", 14), _cudnn_list("GRU", 15)
     with backends.use("numpy") as K:

@@ -132,6 +132,17 @@ def test_stateful_needs_fixed_batch_size():
         layers.LSTM(3).reset_states()
 
 
+@pytest.mark.parametrize("make", [lambda: layers.LSTM(3, stateful=True, name="l"),
+                                  lambda: layers.RNN(layers.GRUCell(3), stateful=True, name="l")])
+def test_setting_states_of_an_unbuilt_stateful_layer_names_it_and_zeroing_is_a_no_op(K, make):
+    layer = make()
+    layer.reset_states()  # nothing to zero yet
+    with pytest.raises(Exception, match=r"'l': reset_states\(states\) needs the layer built \(its batch size "
+                                        r"known\); build or call it first") as raised:
+        layer.reset_states([np.zeros((2, 3))])
+    assert type(raised.value).__name__ == "InvalidArgumentError" and not getattr(layer, "states", None)
+
+
 def test_stateful_batch_size_must_not_change(K):
     layer = layers.SimpleRNN(2, stateful=True, batch_input_shape=(2, 3, 4))
     layer(K.constant(np.ones((2, 3, 4))))
