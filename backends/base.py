@@ -285,18 +285,24 @@ class Backend:
     FUSED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "softsign", "softplus")
 
     def project_inputs(self, inputs, kernel, bias, masks):
-        """x·W + b for all timesteps as one 2-D product (one per gate with implementation 1's per-gate masks)."""
-        batch, steps, features = self.int_shape(inputs)
+        """x·W + b for all timesteps as one 2-D product (one per gate with implementation 1's per-gate masks);
+        `inputs` (batch, time, features), or (batch, features) for one timestep."""
+        shape = self.int_shape(inputs)
 
         def product(x, w):
-            flat = self.matmul(self.reshape(x, (batch * steps, features)), w)
-            return self.reshape(flat, (batch, steps, self.int_shape(w)[1]))
+            if len(shape) == 2:
+                return self.matmul(x, w)
+            flat = self.matmul(self.reshape(x, (shape[0] * shape[1], shape[2])), w)
+            return self.reshape(flat, (shape[0], shape[1], self.int_shape(w)[1]))
+
+        def masked(m):
+            return inputs * (m if len(shape) == 2 else self.expand_dims(m, 1))
         if len(masks) <= 1:
-            projected = product(inputs * self.expand_dims(masks[0], 1) if masks else inputs, kernel)
+            projected = product(masked(masks[0]) if masks else inputs, kernel)
         else:
             width = self.int_shape(kernel)[1] // len(masks)
             projected = self.concatenate(
-                [product(inputs * self.expand_dims(m, 1), self.getitem(kernel, (slice(None), slice(g * width, (g + 1) * width))))
+                [product(masked(m), self.getitem(kernel, (slice(None), slice(g * width, (g + 1) * width))))
                  for g, m in enumerate(masks)], axis=-1)
         return projected + bias if bias is not None else projected
 

@@ -1,8 +1,8 @@
 """Compiled recurrent layers on TensorFlow.
 
 Under tracing, `rnn` is one `tf.while_loop` over time with exactly the masking of the Python loop.
-The fused-op seam compiles a whole layer call (input projection and loop, and so its gradient) as
-one `tf.function` per cell configuration: the layer's own reference `step` runs on a copy of the
+The fused-op seam compiles a whole layer call (the loop with each step's input projection, and so its
+gradient) as one `tf.function` per cell configuration: the layer's own reference `step` runs on a copy of the
 layer whose weights are the function's arguments, so every layer of one configuration shares one
 trace, the numbers are those of the written step, and dropout masks come in as arguments (drawn
 on the host, identical on every backend). A configuration traces once per input shape (an epoch
@@ -90,10 +90,14 @@ def _template(layer):
 
 
 def _layer_call(K, template, unroll):
+    """The layer's call with its input projection inside the loop, one timestep at a time (as tf_keras's
+    standard kernels): each step's x·W stays in cache, and no (batch, time, k·units) tensor is transposed."""
     def call(inputs, kernel, recurrent_kernel, bias, states, input_masks, recurrent_masks, mask):
         layer = copy.copy(template)
         layer.kernel, layer.recurrent_kernel, layer.bias = kernel, recurrent_kernel, bias
-        projected = layer.input_projection(inputs, input_masks)
-        return K.rnn(layer.step, projected, states, go_backwards=layer.go_backwards, mask=mask,
-                     constants=recurrent_masks, unroll=unroll)
+
+        def step(x, states):
+            return layer.step(layer.input_projection(x, input_masks), states)
+        return K.rnn(step, inputs, states, go_backwards=layer.go_backwards, mask=mask, constants=recurrent_masks,
+                     unroll=unroll)
     return call

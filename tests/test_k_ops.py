@@ -204,6 +204,22 @@ def test_dot(sx, sy):
     check_op("dot", [x, y], expected=np.dot(x, y))
 
 
+@pytest.mark.parametrize("masks", [0, 1, 3])
+@pytest.mark.parametrize("one_step", [False, True])
+def test_project_inputs(masks, one_step):
+    """x·W + b (per-gate masks: (x ⊙ m_g)·W_g) over a sequence, and over one timestep as a compiled loop reads it."""
+    x = data((2, 4) if one_step else (2, 5, 4), 30)
+    kernel, bias = data((4, 6), 31), data((6,), 32)
+    drops = [(data((2, 4), 33 + g) > 0).astype("float64") for g in range(masks)]
+    by_gate = drops if masks > 1 else drops * 3
+    rows = x if one_step else x.transpose(1, 0, 2)  # (time, batch, features) for the einsum below
+    parts = [np.einsum("...bf,fu->...bu", rows * (by_gate[g] if masks else 1), kernel[:, 2 * g:2 * g + 2])
+             for g in range(3)]
+    expected = np.concatenate(parts, -1) + bias
+    check_op(lambda K, x, kernel, bias, *m: K.project_inputs(x, kernel, bias, list(m)), [x, kernel, bias] + drops,
+             expected=expected if one_step else expected.transpose(1, 0, 2))
+
+
 BATCH_DOT = [((4, 3), (4, 3), None, "bc,bc->b"), ((4, 2, 3), (4, 3, 5), None, "bmc,bcn->bmn"),
              ((4, 3), (4, 3, 5), None, "bc,bcn->bn"), ((4, 2, 3), (4, 3), None, "bmc,bc->bm"),
              ((4, 2, 3), (4, 5, 3), (2, 2), "bmc,bnc->bmn"), ((4, 3, 2), (4, 3, 5), 1, "bcm,bcn->bmn"),
