@@ -323,12 +323,11 @@ class LSTM(Recurrent):
 
     def step(self, x, states):
         h_tm1, c_tm1, masks = states[0], states[1], states[2:]
-        x_i, x_f, x_c, x_o = self.split(x)
-        h_i, h_f, h_c, h_o = self.split(self.recurrent_projection(h_tm1, masks))
-        i = self.recurrent_activation(x_i + h_i)
-        f = self.recurrent_activation(x_f + h_f)
-        c = f * c_tm1 + i * self.activation(x_c + h_c)
-        o = self.recurrent_activation(x_o + h_o)
+        z_i, z_f, z_c, z_o = self.split(x + self.recurrent_projection(h_tm1, masks))
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
 
