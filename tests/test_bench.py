@@ -115,3 +115,41 @@ def test_peak_memory_sees_a_step_that_holds_64_mib():
     mib, method = measure.peak_memory_mib(step)
     low = 60 if method == measure.PEAK_METHOD_HWM else 0  # ru_maxrss only grows past the process's earlier peak
     assert low <= mib <= 80, (mib, method)
+
+
+def test_systems_are_timed_in_interleaved_rounds_and_a_failure_stays_its_own():
+    """Round r times one call of every system before round r + 1, so load changes reach all of them alike."""
+    from multirnn.bench import runs
+    from multirnn.bench.workloads import make_problem, parse_workload
+    problem = make_problem(parse_workload("2x3x4x5"), "SimpleRNN")
+    reference = runs.reference_output(problem)
+    log = []
+
+    def build(name, fail_at=None):
+        def builder(problem):
+            def call(pass_):
+                def run():
+                    log.append((name, pass_))
+                    if fail_at is not None and sum(1 for e in log if e == (name, pass_)) >= fail_at:
+                        raise ValueError(f"{name} gave up")
+                    return reference
+                return run
+            return systems.Runner(call("forward"), call("train"))
+        return builder
+    chosen = [systems.System("a", build("a")), systems.System("b", build("b", fail_at=3)),
+              systems.System("c", build("c"))]
+    rows = runs.time_systems(chosen, problem, warmup=2, repeat=3)
+    forward = [e for e in log if e[1] == "forward"]
+    assert forward == [("a", "forward"), ("a", "forward"), ("b", "forward"), ("b", "forward"),
+                       ("c", "forward"), ("c", "forward"),  # the checked call and one warm-up each
+                       ("a", "forward"), ("b", "forward"), ("c", "forward"),  # round 1: b's third call fails
+                       ("a", "forward"), ("c", "forward"), ("a", "forward"), ("c", "forward")]
+    assert log.index(("a", "train")) > len(forward) - 1  # the training pass follows the forward rounds
+    by = {(r["system"], r["pass"]): r for r in rows}
+    assert [(r["system"], r["pass"]) for r in rows] == [(s, p) for s in "abc" for p in ("forward", "train")]
+    assert by["b", "forward"]["error"] == "ValueError: b gave up" and "median_s" not in by["b", "forward"]
+    assert by["b", "train"]["error"] == "ValueError: b gave up"  # its warm-up calls count towards fail_at
+    for name in "ac":
+        for pass_ in ("forward", "train"):
+            assert "error" not in by[name, pass_] and len(by[name, pass_]["times_s"]) == 3
+        assert by[name, "forward"]["max_abs_diff"] == 0.0

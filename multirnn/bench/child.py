@@ -23,7 +23,7 @@ def main(argv=None) -> int:
         if spec["task"] == "memory":
             rows.append(runs.memory_of_system(system, problems[key]))
         else:
-            rows += runs.time_system(system, problems[key], spec["warmup"], spec["repeat"])
+            rows += runs.time_systems([system], problems[key], spec["warmup"], spec["repeat"])
     with open(out_path, "w") as f:
         json.dump(rows, f)
     return 0

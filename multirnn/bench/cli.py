@@ -135,14 +135,14 @@ def _available(candidates: Sequence[systems.System]) -> Tuple[List[systems.Syste
 
 def _timings(chosen: Sequence[systems.System], problems: Sequence[Problem], problems_path: str, workdir: str,
              threads: int, warmup: int, repeat: int) -> List[dict]:
-    """Every timing row: the systems of this process problem by problem, then those needing a child."""
+    """Every timing row: the systems of this process problem by problem (interleaved), then those needing a child."""
     rows: List[dict] = []
+    here = [s for s in chosen if not s.keras_backend]
     for problem in problems:
-        for system in chosen:
-            if not system.keras_backend:
-                measured = runs.time_system(system, problem, warmup, repeat)
-                _report_rows(measured)
-                rows += measured
+        measured = runs.time_systems(here, problem, warmup, repeat)
+        for system in here:
+            _report_rows([r for r in measured if r["system"] == system.name])
+        rows += measured
     for system in chosen:
         if system.keras_backend:
             rows += _child_timings(system, problems, problems_path, workdir, threads, warmup, repeat)

@@ -30,25 +30,45 @@ def _row(system: System, problem: Problem, pass_: str, **fields) -> dict:
                 **{"pass": pass_}, **fields)
 
 
-def time_system(system: System, problem: Problem, warmup: int, repeat: int) -> List[dict]:
-    """The forward and training rows of `system` on `problem`; an exception becomes the row's error."""
-    rows = [_row(system, problem, p) for p in PASSES]
-    try:
-        runner = system.build(problem)
-    except Exception as e:
-        return [dict(r, error=describe(e)) for r in rows]
-    for row, call in zip(rows, (runner.predict, runner.train)):
+def time_systems(chosen: Sequence[System], problem: Problem, warmup: int, repeat: int) -> List[dict]:
+    """The forward and training rows of every system in `chosen` on `problem`, timed in interleaved rounds.
+
+    Each round times one call of every system in turn, so a change of load on the machine during the
+    run reaches every system alike and the ratios between them stay fair. An exception becomes the
+    row's error (for that system and pass only)."""
+    rows = {s.name: [_row(s, problem, p) for p in PASSES] for s in chosen}
+    calls = {}
+    for system in chosen:
         try:
-            warm = warmup
-            if row["pass"] == "forward":  # the first call, on the initial weights, is checked and warms up
-                output = np.asarray(call(), dtype=np.float64)
-                row["max_abs_diff"] = float(np.max(np.abs(output - reference_output(problem))))
-                warm = max(warmup - 1, 0)
-            times = measure.time_calls(call, warm, repeat)
-            row.update(times_s=times, median_s=measure.median(times))
+            runner = system.build(problem)
         except Exception as e:
-            row["error"] = describe(e)
-    return rows
+            rows[system.name] = [dict(r, error=describe(e)) for r in rows[system.name]]
+            continue
+        calls[system.name] = (runner.predict, runner.train)
+    for index, pass_ in enumerate(PASSES):
+        live = {}
+        for name, pair in calls.items():
+            row = rows[name][index]
+            try:
+                warm = warmup
+                if pass_ == "forward":  # the first call, on the initial weights, is checked and warms up
+                    output = np.asarray(pair[index](), dtype=np.float64)
+                    row["max_abs_diff"] = float(np.max(np.abs(output - reference_output(problem))))
+                    warm = max(warmup - 1, 0)
+                measure.time_calls(pair[index], warm, 0)
+                live[name] = (pair[index], [])
+            except Exception as e:
+                row["error"] = describe(e)
+        for _ in range(repeat):
+            for name, (call, times) in list(live.items()):
+                try:
+                    times += measure.time_calls(call, 0, 1)
+                except Exception as e:
+                    rows[name][index]["error"] = describe(e)
+                    del live[name]
+        for name, (_, times) in live.items():
+            rows[name][index].update(times_s=times, median_s=measure.median(times))
+    return [row for s in chosen for row in rows[s.name]]
 
 
 def memory_of_system(system: System, problem: Problem) -> dict:
