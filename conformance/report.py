@@ -21,8 +21,12 @@ class TensorDiff:
         return f"{self.name}: max abs {self.abs:.3g}, rel {self.rel:.3g}, tol {self.tol:.0e} {status}{extra}"
 
 
-def compare_arrays(name: str, a: Optional[np.ndarray], b: Optional[np.ndarray], tol: float) -> TensorDiff:
-    """Pass when max|a-b| <= tol * max(1, max|a|, max|b|); tol 0 means bit-exact."""
+def compare_arrays(name: str, a: Optional[np.ndarray], b: Optional[np.ndarray], tol: float,
+                   stats: Optional[dict] = None) -> TensorDiff:
+    """Pass when max|a-b| <= tol * max(1, max|a|, max|b|); tol 0 means bit-exact.
+
+    `stats`, a dict kept for the lifetime of the arrays, caches each array's float64 copy, finiteness and
+    max |x| by identity, for a tensor compared with several sides."""
     if a is None or b is None:
         return TensorDiff(name, np.inf, np.inf, tol, False, "missing on " + ("the first side" if a is None else "the second side"))
     a, b = np.asarray(a), np.asarray(b)
@@ -30,16 +34,29 @@ def compare_arrays(name: str, a: Optional[np.ndarray], b: Optional[np.ndarray], 
         return TensorDiff(name, np.inf, np.inf, tol, False, f"shape {a.shape} vs {b.shape}")
     if a.size == 0:
         return TensorDiff(name, 0.0, 0.0, tol, True)
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    if not (np.all(np.isfinite(a64)) and np.all(np.isfinite(b64))):
+    (a64, a_finite, a_max), (b64, b_finite, b_max) = _stats(a, stats), _stats(b, stats)
+    if not (a_finite and b_finite):
         same = np.array_equal(a64, b64, equal_nan=True)
         return TensorDiff(name, 0.0 if same else np.inf, 0.0 if same else np.inf, tol, same, "non-finite values")
     diff = float(np.max(np.abs(a64 - b64)))
-    scale = max(1.0, float(np.max(np.abs(a64))), float(np.max(np.abs(b64))))
+    scale = max(1.0, a_max, b_max)
     if tol == 0.0:
         ok = bool(np.array_equal(a, b)) and a.dtype == b.dtype
         return TensorDiff(name, diff, diff / scale, tol, ok, "" if ok else "must be bit-identical")
     return TensorDiff(name, diff, diff / scale, tol, diff <= tol * scale)
+
+
+def _stats(x: np.ndarray, cache: Optional[dict]) -> tuple:
+    """(float64 copy, all finite, max |x|) of a non-empty array, from `cache` when it holds x."""
+    found = cache.get(id(x)) if cache is not None else None
+    if found is not None and found[0] is x:
+        return found[1]
+    x64 = x.astype(np.float64)
+    finite = bool(np.isfinite(x64).all())
+    computed = (x64, finite, float(np.max(np.abs(x64))) if finite else np.inf)
+    if cache is not None:
+        cache[id(x)] = (x, computed)  # x itself kept too: its id stays its own while the entry lives
+    return computed
 
 
 @dataclass

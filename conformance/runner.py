@@ -195,14 +195,15 @@ def run_config(config: Config, backend_names: Sequence[str], dtype: Optional[str
                 outputs[oracle] = got
     tol = TOLERANCE[dtype]
     names = [n for n in list(backend_names) + list(oracles) if n in outputs]
+    stats = {}  # each tensor's float64 copy and extremes, shared by the pairs it is in
     for a, b in combinations(names, 2):
         if a in oracles and b in oracles:
             continue
-        result.pairs[(a, b)] = _compare(outputs[a], outputs[b], tol, partial=b in oracles)
+        result.pairs[(a, b)] = _compare(outputs[a], outputs[b], tol, partial=b in oracles, stats=stats)
     return result
 
 
-def _compare(a: dict, b: dict, tol: float, partial: bool) -> list:
+def _compare(a: dict, b: dict, tol: float, partial: bool, stats: Optional[dict] = None) -> list:
     """Diffs of every tensor of `a` in `b` (an oracle computes a subset: `partial`)."""
     diffs = []
     for key in a:
@@ -211,7 +212,7 @@ def _compare(a: dict, b: dict, tol: float, partial: bool) -> list:
                 diffs.append(compare_arrays(key, a[key], None, tol))
             continue
         exact = key.startswith(("init:", "dropout_mask:"))  # initial weights and host-drawn masks: bit-identical
-        diffs.append(compare_arrays(key, a[key], b[key], 0.0 if exact else tol))
+        diffs.append(compare_arrays(key, a[key], b[key], 0.0 if exact else tol, stats))
     if not partial:
         diffs += [compare_arrays(key, None, b[key], tol) for key in b if key not in a]
     return diffs

@@ -178,3 +178,24 @@ def test_compare_api_on_a_user_model():
     names = {d.name for diffs in report.pairs.values() for d in diffs}
     assert {"init:weight[0]", "grad:input[0]", "trained:weight[2]", "step2:loss"} <= names
     assert "max abs" in report.table()
+
+
+@pytest.mark.parametrize("tol", [1e-10, 0.0])
+def test_compare_arrays_with_cached_stats_gives_the_uncached_verdicts(tol):
+    """A tensor's cached float64 copy and extremes (shared by the pairs it is in) change no verdict."""
+    from multirnn.conformance.report import compare_arrays
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((3, 4)) * 40
+    sides = {"same": base.copy(), "close": base + 1e-12, "far": base + 1e-6, "f32": base.astype(np.float32),
+             "nan": np.where(base > 0, np.nan, base), "nan_too": np.where(base > 0, np.nan, base),
+             "inf": np.where(base > 30, np.inf, base), "shape": base.T.copy(), "empty": np.zeros((0, 4))}
+    stats = {}
+    for _ in range(2):  # the second pass reads every entry from the cache
+        for a in sides.values():
+            for b in sides.values():
+                cached, plain = compare_arrays("t", a, b, tol, stats), compare_arrays("t", a, b, tol)
+                assert (cached.ok, cached.abs, cached.rel, cached.note) == (plain.ok, plain.abs, plain.rel, plain.note)
+    verdict = {name: compare_arrays("t", base, x, tol, stats).ok for name, x in sides.items()}
+    assert verdict == {"same": True, "close": tol > 0, "far": False, "f32": False, "nan": False, "nan_too": False,
+                       "inf": False, "shape": False, "empty": False}
+    assert compare_arrays("t", sides["nan"], sides["nan_too"], tol, stats).ok  # NaN where the other has NaN
