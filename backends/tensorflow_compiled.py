@@ -94,6 +94,8 @@ def _layer_call(K, template, unroll):
     standard kernels): each step's x·W stays in cache, and no (batch, time, k·units) tensor is transposed."""
     def call(inputs, kernel, recurrent_kernel, bias, states, input_masks, recurrent_masks, mask):
         layer = copy.copy(template)
+        if bias is not None and bias.shape.rank == 2:  # GRU reset_after's rows, cut once: no slice in every step
+            bias = tuple(tf.unstack(bias))
         layer.kernel, layer.recurrent_kernel, layer.bias = kernel, recurrent_kernel, bias
 
         def step(x, states):
