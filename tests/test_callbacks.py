@@ -45,10 +45,15 @@ def test_early_stopping_keeps_going_while_improving_and_restores_best():
     assert len(_model().fit(X, Y, epochs=5, verbose=0, callbacks=[stopper]).epoch) == 5
     model = _model(lr=5.0)
     stopper = callbacks.EarlyStopping(monitor="loss", patience=0, restore_best_weights=True)
-    history = model.fit(X, Y, epochs=10, batch_size=12, verbose=0, callbacks=[stopper])
+    after_epoch = []
+    keep = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: after_epoch.append(model.get_weights()))
+    history = model.fit(X, Y, epochs=10, batch_size=12, verbose=0, callbacks=[keep, stopper])
     losses = history.history["loss"]
-    assert len(losses) < 10 and losses[-1] > min(losses)
-    assert model.evaluate(X, Y, verbose=0)[0] < losses[-1]
+    best = int(np.argmin(losses))
+    assert len(losses) < 10 and losses[-1] > losses[best] and best == len(losses) - 2
+    for restored, kept, last in zip(model.get_weights(), after_epoch[best], after_epoch[-1]):
+        np.testing.assert_array_equal(restored, kept)  # the weights at the end of the best epoch
+        assert not np.array_equal(restored, last)
 
 
 @needs_h5py
