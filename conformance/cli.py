@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="matrix", choices=sorted(DTYPES),
                    help="matrix: each configuration's own dtype (default); both: float64 and float32")
     p.add_argument("--oracles", default="all", help="comma-separated oracles (tf_keras, torch_nn), 'all' or 'none'")
+    p.add_argument("--float32-covering", metavar="SIDES", default="",
+                   help="comma-separated sides (e.g. tensorflow/generic,tf_keras) that run float32 only on the covering "
+                        "subset (every pair of option values); they run every other dtype on the whole selection")
     p.add_argument("--only", help="comma-separated id globs or substrings, e.g. 'lstm-*-bi_concat*'")
     p.add_argument("--quick", action="store_true", help="only the covering subset (every pair of option values)")
     p.add_argument("--models", default="auto", choices=("auto", "yes", "no", "only"),
@@ -96,6 +99,15 @@ def _oracles(args) -> List[str]:
     return [n for n in names if n in installed]
 
 
+def _float32_covering(args, sides: List[str]) -> List[str]:
+    """The sides of `--float32-covering`, each one that this run compares."""
+    names = [n.strip() for n in args.float32_covering.split(",") if n.strip()]
+    unknown = [n for n in names if n not in sides]
+    if unknown:
+        raise ValueError(f"--float32-covering: {', '.join(unknown)} is not a side of this run; its sides: {', '.join(sides)}")
+    return names
+
+
 class Progress:
     """One updating line on a terminal, a line every 5% elsewhere."""
 
@@ -136,9 +148,12 @@ def render(summary: dict, results, backend_names, oracle_names, wall: float) -> 
              f"tolerance: float64 {TOLERANCE['float64']:.0e}, float32 {TOLERANCE['float32']:.0e} (scaled by max(1, |x|))",
              ""]
     rows = []
+    dtypes = {d for entry in summary["pairs"].values() for d in entry.get("configs_per_dtype", {})}
     for pair, entry in summary["pairs"].items():
         worst = "  ".join(f"{d} {v:.2g}" for d, v in sorted(entry["worst"].items()))
-        rows.append([pair, entry["configs"], entry["checks"], worst, entry["failures"]])
+        per_dtype = entry.get("configs_per_dtype", {})
+        configs = "  ".join(f"{d} {n}" for d, n in sorted(per_dtype.items())) if len(dtypes) > 1 else entry["configs"]
+        rows.append([pair, configs, entry["checks"], worst, entry["failures"]])
     lines.append(table(rows, ["pair", "configs", "checks", "worst scaled diff", "failed checks"]))
     seconds = "  ".join(f"{side} {s:.1f}s" for side, s in summary["seconds"].items())
     lines += ["", f"time per side: {seconds}"]
@@ -191,6 +206,7 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
         entries = known.load(args.known)
         backend_names = _backends(args)
         oracle_names = _oracles(args)
+        float32_covering = _float32_covering(args, backend_names + oracle_names)
         workers = (os.cpu_count() or 1) if args.jobs == "auto" else int(args.jobs)
     except (ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -204,7 +220,8 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     # one pool for both: the models' long tasks go first, so the matrix's short ones fill the tail
     dtypes = [d for d in DTYPES[args.dtype] if d] or ["float64", "float32"]
     model_part = models.model_tasks(model_cases, backend_names, dtypes, "tf_keras" in oracle_names) if model_cases else []
-    matrix_part = matrix_tasks(configs, backend_names, DTYPES[args.dtype], oracle_names, workers, args.steps)
+    matrix_part = matrix_tasks(configs, backend_names, DTYPES[args.dtype], oracle_names, workers, args.steps,
+                               float32_covering)
     frameworks = backend_names + oracle_names + ([models.ORACLE] if model_part else [])
     results = run_tasks(model_part + matrix_part, workers, frameworks, Progress(args.quiet))
     model_count = sum(len(task[1]) for task in model_part)
@@ -214,6 +231,10 @@ def main(argv: Optional[List[str]] = None, tune_threads: bool = False) -> int:
     wall = time.perf_counter() - start
     summary = summarize(results)
     print(render(summary, results, backend_names, oracle_names, wall))
+    if float32_covering:
+        covered = len(set(matrix.quick()) & set(configs))
+        print(f"float32 on the covering subset only ({covered} of {len(configs)} configurations): "
+              f"{', '.join(float32_covering)}")
     if args.json:
         k, n = _shard(args)
         per_config = len(DTYPES[args.dtype])

@@ -155,8 +155,10 @@ def summarize(results: List[ConfigResult]) -> dict:
     pairs: Dict[str, dict] = {}
     for r in results:
         for (a, b), diffs in r.pairs.items():
-            entry = pairs.setdefault(f"{a} vs {b}", {"configs": 0, "checks": 0, "failures": 0, "worst": {}})
+            entry = pairs.setdefault(f"{a} vs {b}", {"configs": 0, "checks": 0, "failures": 0, "worst": {},
+                                                     "configs_per_dtype": {}})
             entry["configs"] += 1
+            _count_into(entry["configs_per_dtype"], [r.dtype])
             entry["checks"] += len(diffs)
             entry["failures"] += sum(not d.ok for d in diffs)
             worst = entry["worst"]
@@ -229,8 +231,10 @@ def summarize_stored(results: List[StoredResult]) -> dict:
     declined: Dict[str, Dict[str, int]] = {}
     for r in results:
         for key, pair in r.data["pairs"].items():
-            entry = pairs.setdefault(key.replace("~", " vs "), {"configs": 0, "checks": 0, "failures": 0, "worst": {}})
+            entry = pairs.setdefault(key.replace("~", " vs "), {"configs": 0, "checks": 0, "failures": 0, "worst": {},
+                                                                "configs_per_dtype": {}})
             entry["configs"] += 1
+            _count_into(entry["configs_per_dtype"], [r.dtype])
             entry["checks"] += int(pair["checks"])
             entry["failures"] += len(pair["failures"])
             entry["worst"][r.dtype] = max(entry["worst"].get(r.dtype, 0.0), float(pair["worst_rel"]))

@@ -245,13 +245,25 @@ def quiet_threads(sides: Sequence[str] = ("torch", "tensorflow")) -> None:
 
 
 def _run_chunk(jobs, backend_names, oracles, steps):
-    return [run_config(c, backend_names, d, oracles, steps) for c, d in jobs]
+    return [run_config(c, [b for b in backend_names if b not in left_out], d, [o for o in oracles if o not in left_out],
+                       steps) for c, d, left_out in jobs]
 
 
 def matrix_tasks(configs: Sequence[Config], backend_names: Sequence[str], dtypes: Sequence[Optional[str]] = (None,),
-                 oracles: Sequence[str] = (), workers: int = 1, steps: int = 3) -> list:
-    """The matrix as pool tasks (pool.py): chunks of (configuration, dtype) jobs, about 8 per worker or 16 at most."""
-    jobs = [(c, d) for c in configs for d in dtypes]
+                 oracles: Sequence[str] = (), workers: int = 1, steps: int = 3,
+                 float32_covering: Sequence[str] = ()) -> list:
+    """The matrix as pool tasks (pool.py): chunks of (configuration, dtype) jobs, about 8 per worker or 16 at most.
+
+    The sides in `float32_covering` run float32 only on the configurations of the covering subset
+    (`matrix.quick()`, every pair of option values); every side runs every other dtype on all `configs`."""
+    from .matrix import quick
+    covering = set(quick()) if float32_covering else set()
+
+    def left_out(config, dtype):
+        if (dtype or config.dtype) != "float32" or config in covering:
+            return ()
+        return tuple(float32_covering)
+    jobs = [(c, d, left_out(c, d)) for c in configs for d in dtypes]
     size = max(1, min(16, len(jobs) // (max(1, workers) * 8)))
     return [(_run_chunk, jobs[i:i + size], list(backend_names), list(oracles), steps) for i in range(0, len(jobs), size)]
 

@@ -64,18 +64,26 @@ def test_oracle(oracle, config):
 
 def test_matrix_is_the_full_structural_product_with_stable_unique_ids():
     configs = matrix.configurations()
-    assert len(configs) == 4 * 2 ** 6 * 3 * 6 == 4608
+    assert len(configs) == (3 * 2 ** 6 + 2 ** 5) * 3 * 6 == 4032  # SimpleRNN has no implementation option
     assert len({c.id for c in configs}) == len(configs)
-    assert configs[0].id == "rnn-last-nostate-fwd-stateless-loop-i1-nomask-uni~tanh.bias.zero_h0.sgd"
+    assert configs[0].id == "rnn-last-nostate-fwd-stateless-loop-nomask-uni~tanh.bias.zero_h0.sgd"
     assert matrix.by_id(configs[-1].id) == configs[-1]
     assert matrix.select("lstm-seq-state-bwd-stateful-unroll-i2-holes-*") == [
         c for c in configs if c.id.startswith("lstm-seq-state-bwd-stateful-unroll-i2-holes-")]
 
 
+def test_no_two_configurations_build_the_same_layers():
+    structures = [(c.cell, c.mask, c.wrapper, tuple(sorted((k, v) for k, v in c.layer_kwargs().items()
+                                                             if k in ("return_sequences", "return_state", "go_backwards",
+                                                                      "stateful", "unroll", "implementation"))))
+                  for c in matrix.configurations()]
+    assert len(set(structures)) == len(structures)
+
+
 def test_numeric_options_cover_every_pair():
     assert matrix.coverage_gaps() == []
     quick = [c.__dict__ for c in matrix.quick()]
-    assert uncovered_pairs(quick, matrix.STRUCTURAL + matrix.NUMERIC) == []
+    assert uncovered_pairs(quick, matrix.STRUCTURAL + matrix.NUMERIC) == [("cell", "rnn", "implementation", 1)]
     assert len(quick) < 60
 
 
@@ -161,9 +169,28 @@ def test_cli_runs_one_configuration_and_writes_json(tmp_path, capsys):
     assert data["results"][0]["id"] == config.id and data["summary"]["failed"] == 0
 
 
+def test_float32_covering_runs_those_sides_in_float32_on_the_covering_subset_only(tmp_path, capsys):
+    pattern = "rnn-last-nostate-fwd-stateful-*"
+    out = tmp_path / "r.json"
+    code = cli.main(["--only", pattern, "--dtype", "both", "--backends", "numpy", "--oracles", "none", "--steps", "1",
+                     "--float32-covering", "numpy/generic", "--json", str(out), "-q"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    selected = matrix.select(pattern)
+    covering = {c.id for c in matrix.quick()} & {c.id for c in selected}
+    assert 0 < len(covering) < len(selected)
+    for r in json.loads(out.read_text())["results"]:
+        compared = "numpy~numpy/generic" in r["pairs"]
+        assert compared == (r["dtype"] == "float64" or r["id"] in covering), (r["id"], r["dtype"])
+    assert f"float32 on the covering subset only ({len(covering)} of {len(selected)} configurations): numpy/generic" in text
+    assert f"float32 {len(covering)}  float64 {len(selected)}" in text  # the pair's configurations per dtype
+
+
 def test_cli_rejects_bad_arguments(capsys):
     assert cli.main(["--only", "no-such-configuration"]) == 2
     assert cli.main(["--backends", "theano"]) == 2
+    assert cli.main(["--backends", "numpy", "--oracles", "none", "--float32-covering", "tf_keras"]) == 2
+    assert "--float32-covering: tf_keras is not a side of this run" in capsys.readouterr().err
     assert cli.main(["--shard", "3/2", "--list"]) == 2
     assert cli.main(["--shard", "1/1000", "--list"]) == 0
 

@@ -23,7 +23,7 @@ def test_tasks_in_processes_give_one_process_results_in_task_order():
 
 
 def test_a_matrix_run_in_two_workers_reports_what_one_process_reports(tmp_path, capsys):
-    args = ["--quick", "--only", "rnn-last-nostate-fwd-stateless-loop-i1-*", "--backends", "numpy",
+    args = ["--quick", "--only", "rnn-last-nostate-fwd-stateful-*", "--backends", "numpy",
             "--oracles", "none", "--steps", "1", "-q"]
     documents = []
     for jobs in ("1", "2"):
