@@ -134,8 +134,8 @@ class Config:
 def _build() -> tuple:
     names = [n for n, _ in STRUCTURAL]
     rows = [dict(zip(names, values)) for values in itertools.product(*(v for _, v in STRUCTURAL))]
-    rows = [row for row in rows if row["cell"] != "rnn" or row["implementation"] == 2]  # SimpleRNN: one gate
-    return tuple(Config(**row) for row in extend_pairwise(rows, NUMERIC))
+    rows = extend_pairwise(rows, NUMERIC)  # assigned over the whole product, then SimpleRNN's i1 rows dropped
+    return tuple(Config(**row) for row in rows if row["cell"] != "rnn" or row["implementation"] == 2)
 
 
 def configurations() -> List[Config]:

@@ -66,7 +66,7 @@ def test_matrix_is_the_full_structural_product_with_stable_unique_ids():
     configs = matrix.configurations()
     assert len(configs) == (3 * 2 ** 6 + 2 ** 5) * 3 * 6 == 4032  # SimpleRNN has no implementation option
     assert len({c.id for c in configs}) == len(configs)
-    assert configs[0].id == "rnn-last-nostate-fwd-stateless-loop-nomask-uni~tanh.bias.zero_h0.sgd"
+    assert configs[0].id == "rnn-last-nostate-fwd-stateless-loop-nomask-uni~relu.do0.25.nobias.zero_h0.nadam"
     assert matrix.by_id(configs[-1].id) == configs[-1]
     assert matrix.select("lstm-seq-state-bwd-stateful-unroll-i2-holes-*") == [
         c for c in configs if c.id.startswith("lstm-seq-state-bwd-stateful-unroll-i2-holes-")]
