@@ -1,7 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   set up a NumPy-only environment and run the main job (the digits LSTM)
 #   make test   set up every backend and oracle, then run what CI runs: the main job, pytest,
-#               and the whole conformance matrix
+#               and the whole conformance matrix (eager TensorFlow and tf_keras: float32 on its covering subset)
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
